@@ -1,0 +1,36 @@
+# The two commands of the README: `make run` (the main job) and `make test` (the suite).
+# Each installs what it needs: the virtual environment, Python packages, the broker jars.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint schemas bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Latitude needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+	bash deploy/kafka/kafka.sh fetch
+
+run: install
+	$(BIN)/latitude run
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m schemas.jsonschema --check
+
+test: lint
+	$(BIN)/python -m pytest
+
+schemas: install
+	$(BIN)/python -m schemas.jsonschema
+
+bench: install
+	$(BIN)/python bench/bench_engine.py
+
+clean:
+	rm -rf $(VENV) .cache data

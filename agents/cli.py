@@ -1,0 +1,64 @@
+"""The ``latitude`` command: worker, local Kafka, sample producer and the one-command run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from agents.settings import Settings, SettingsError
+
+KAFKA_SCRIPT = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "kafka.sh"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``latitude`` console script."""
+    parser = argparse.ArgumentParser(prog="latitude", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("worker", help="run a stream-processing worker")
+    kafka = commands.add_parser("kafka", help="manage the local single-node Kafka broker")
+    kafka.add_argument("action", choices=["start", "stop", "status", "fetch"])
+    produce = commands.add_parser("produce", help="produce sample CRM events")
+    produce.add_argument("--count", type=int, default=0, help="stop after N records (0: forever)")
+    produce.add_argument("--rate", type=float, default=50.0, help="records per second")
+    produce.add_argument("--seed", type=int, default=7)
+    run = commands.add_parser("run", help="local Kafka + worker + sample producer, until Ctrl-C")
+    run.add_argument("--rate", type=float, default=50.0, help="sample records per second")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.load()
+    except SettingsError as error:
+        print(f"latitude: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    if args.command == "worker":
+        return run_worker(settings)
+    if args.command == "kafka":
+        return subprocess.call(["bash", str(KAFKA_SCRIPT), args.action])
+    if args.command == "produce":
+        from agents.produce import produce_samples
+
+        return produce_samples(settings, count=args.count, rate=args.rate, seed=args.seed)
+    from agents.local_run import run_everything
+
+    return run_everything(settings, rate=args.rate)
+
+
+def run_worker(settings: Settings) -> int:
+    """Create missing topics, then run the Faust worker until it is stopped."""
+    from agents.app import Latitude
+    from agents.topics import ensure_topics
+
+    ensure_topics(settings)
+    latitude = Latitude(settings)
+    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level]
+    latitude.app.main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

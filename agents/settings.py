@@ -1,0 +1,118 @@
+"""One typed settings object, read from ``LATITUDE_*`` environment variables and a file.
+
+Precedence: environment variable > settings file (``LATITUDE_CONFIG``, YAML) > default.
+Errors name the variable or file field and say how to fix it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "LATITUDE_"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, with where it came from and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a Latitude process can be configured with (see README, Configuration)."""
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    app_id: str = "latitude"
+    topic_prefix: str = ""
+    topic_partitions: int = 8
+    topic_replication: int = 1
+    output_retention_ms: int = 7 * 24 * 3600 * 1000
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    data_dir: str = "data"
+    store: str = "rocksdb"
+    policy_file: str = ""
+    max_event_bytes: int = 1_048_576
+    lateness_days: float = 7.0
+    log_level: str = "info"
+    # Kafka security for real clusters; PLAINTEXT suits the local broker.
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_cafile: str = ""
+
+    @classmethod
+    def load(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from the optional YAML file and the environment."""
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        config_file = env.get(f"{ENV_PREFIX}CONFIG", "")
+        if config_file:
+            values.update(_read_file(Path(config_file)))
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(f.type, raw, ENV_PREFIX + f.name.upper())
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Reject values no process could run with."""
+        if self.store not in {"rocksdb", "memory"}:
+            raise SettingsError(
+                f"{ENV_PREFIX}STORE: {self.store!r} is not a table store (use rocksdb or memory)"
+            )
+        if not 0 < self.web_port < 65536:
+            raise SettingsError(f"{ENV_PREFIX}WEB_PORT: {self.web_port} is not a TCP port")
+        if self.topic_partitions < 1:
+            raise SettingsError(f"{ENV_PREFIX}TOPIC_PARTITIONS: must be at least 1")
+        protocols = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+        if self.security_protocol not in protocols:
+            raise SettingsError(
+                f"{ENV_PREFIX}SECURITY_PROTOCOL: {self.security_protocol!r} is not one of "
+                f"{', '.join(sorted(protocols))}"
+            )
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+    def topic(self, name: str) -> str:
+        """The full name of the topic whose default name is ``name``."""
+        return self.topic_prefix + name
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read settings file ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"{path}: expected a mapping of setting names to values")
+    known = {f.name: f for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, value in loaded.items():
+        if key not in known:
+            raise SettingsError(f"{path}: {key}: unknown setting (known: {', '.join(known)})")
+        values[key] = _convert(known[key].type, str(value), f"{path}: {key}")
+    return values
+
+
+def _convert(type_name: Any, raw: str, where: str) -> Any:
+    kind = type_name if isinstance(type_name, str) else type_name.__name__
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{where}: {raw!r} is not a valid {kind}") from exc
+    return raw

@@ -1,0 +1,3 @@
+"""Shared pytest configuration for all test levels."""
+
+pytest_plugins = ["tests.kafka_broker"]
