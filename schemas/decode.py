@@ -8,17 +8,18 @@ Reasons, highest precedence first (the first that applies is the one reported):
 
 1. ``oversized`` — more bytes than ``max_bytes`` (checked before parsing; a note body
    over 100 000 characters in a record under the limit is ``out_of_range``).
-2. ``invalid_utf8`` — in a part of the record Latitude reads. Invalid bytes inside a field
-   Latitude ignores are skipped unread and do not reject an otherwise valid record.
+2. ``invalid_utf8``. Invalid bytes only inside a field Latitude does not read are
+   skipped unread: they do not reject an otherwise valid record (no second pass).
 3. ``not_json`` — malformed, truncated, empty (or a tombstone), or nested too deeply.
 4. ``non_finite_number`` — a ``NaN`` / ``Infinity`` / ``-Infinity`` literal, or a
-   number that overflows a 64-bit float (``1e999``).
+   number that overflows a 64-bit float (``1e999``; skipped in a field not read).
 5. ``not_object`` — the top level is not a JSON object.
 6. ``missing_field`` / ``wrong_type`` for ``type``, then ``unknown_type``.
 7. ``wrong_topic`` — a known type on a topic of another family.
 8. ``missing_field`` / ``wrong_type`` for ``schema_version``, then
    ``unknown_schema_version``.
-9. The first field error in document order: ``missing_field``, ``wrong_type``,
+9. The first field error the compiled decoder meets (document order, missing fields
+   last): ``missing_field``, ``wrong_type``,
    ``out_of_range`` (bounds, too long), ``invalid_value`` (enum, pattern, empty string),
    ``timestamp_without_zone``, ``invalid_timestamp`` (date-times and dates).
 10. ``absurd_timestamp`` — ``occurred_at`` (or a deal's ``created_at``) outside the window.
@@ -58,7 +59,7 @@ EVENT_TIME_WINDOW = TimeWindow(
     dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 )
 
-_DECODER = msgspec.json.Decoder(Event)
+_decode_json = msgspec.json.Decoder(Event).decode
 # Deterministic key order, so a replayed output record is byte-identical to the first.
 _ENCODER = msgspec.json.Encoder(order="deterministic")
 # Everything bad input makes the hot path raise: msgspec's errors, UnicodeDecodeError (a
@@ -85,7 +86,7 @@ def decode(
     try:
         if len(raw) > max_bytes:
             raise oversized(len(raw), max_bytes)
-        event = _DECODER.decode(raw)
+        event = _decode_json(raw)
     except _DECODE_FAILURES as error:
         raise diagnose(raw, error, topic_family) from None
     if topic_family is not None and _FAMILY_OF[type(event)] != topic_family:

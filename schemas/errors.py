@@ -77,8 +77,10 @@ def wrong_topic(event_type: str, topic_family: str) -> InvalidEvent:
 def diagnose(raw: bytes, error: BaseException, topic_family: str | None) -> InvalidEvent:
     """Why the compiled decoder refused ``raw`` (raising ``error``): the first reason that
     applies, in the documented precedence."""
-    if not isinstance(raw, bytes | bytearray | memoryview):
+    if raw is None:
         return InvalidEvent(Reason.NOT_JSON, "the record has no value (a tombstone)")
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        return InvalidEvent(Reason.NOT_JSON, f"the record value is {type(raw).__name__}, not bytes")
     try:
         fields = _require_object(_parse_any(raw, str(error)))
         event_type = _check_type(fields, topic_family)
@@ -100,11 +102,8 @@ def _parse_any(raw: bytes, typed_message: str) -> Any:
         return msgspec.json.decode(raw)
     except RecursionError:
         raise InvalidEvent(Reason.NOT_JSON, "nested deeper than the decoder allows") from None
-    except msgspec.ValidationError as exc:  # untyped decoding only fails on numbers
-        # The typed decoder's path names the field; the untyped one's does not.
-        at = _AT_PATH.search(typed_message)
-        same = at and typed_message.startswith(str(exc)[:18])
-        raise _number_error(str(exc), at["path"] if same else "") from None
+    except msgspec.ValidationError as exc:  # untyped decoding fails only on numbers
+        raise _number_error(str(exc), _number_path(typed_message)) from None
     except msgspec.DecodeError as exc:
         raise _syntax_error(text, str(exc)) from None
 
@@ -143,6 +142,15 @@ def _non_finite_literal(text: str) -> tuple[str | None, str | None]:
     items = document.items() if isinstance(document, dict) else ()
     keys = [k for k, v in items if isinstance(v, _Constant) and k in _known_fields()]
     return found[0], (keys[0] if keys else None)
+
+
+def _number_path(typed_message: str) -> str:
+    # The typed decoder's path names the field; the untyped decoder's does not.
+    at = _AT_PATH.search(typed_message)
+    return at["path"] if at and _NUMBER_PROBLEM.match(typed_message) else ""
+
+
+_NUMBER_PROBLEM = re.compile(r"Number out of range|Integer value out of range")
 
 
 def _number_error(problem: str, path: str) -> InvalidEvent:
@@ -297,7 +305,7 @@ _RULES: tuple[tuple[re.Pattern[str], _Describe], ...] = tuple(
         (r"Invalid (?:enum )?value", _enum),
         (r"Invalid RFC3339 encoded (?P<what>datetime|date|time)", _bad_time),
         (r"Invalid (?P<what>epoch timestamp)|Timestamp is out of range", _bad_time),
-        (r"Number out of range|Integer value out of range", _numeric),
+        (_NUMBER_PROBLEM.pattern, _numeric),
         (r"JSON is malformed|Input data was truncated", _malformed),
         (r"Object contains unknown field", _unknown_field),
     )
