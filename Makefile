@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint schemas bench clean
+.PHONY: install prometheus-tools run test lint schemas bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Latitude needs Python 3.11+"'
@@ -13,7 +13,14 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable '.[test]'
 	touch $@
 
-install: $(BIN)/.installed
+# Prometheus (with promtool) and Alertmanager (with amtool) from Debian's packages.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+prometheus-tools:
+	@command -v promtool >/dev/null && command -v amtool >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager; }
+
+install: $(BIN)/.installed prometheus-tools
 	bash deploy/kafka/kafka.sh fetch
 
 run: install
