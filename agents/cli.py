@@ -26,7 +26,26 @@ def main(argv: list[str] | None = None) -> int:
     produce.add_argument("--seed", type=int, default=7)
     run = commands.add_parser("run", help="local Kafka + worker + sample producer, until Ctrl-C")
     run.add_argument("--rate", type=float, default=50.0, help="sample records per second")
-    args = parser.parse_args(argv)
+    from simulator.cli import add_replay_arguments, add_simulate_arguments
+
+    add_simulate_arguments(
+        commands.add_parser("simulate", help="produce realistic CRM activity (personas)")
+    )
+    add_replay_arguments(
+        commands.add_parser("replay", help="backfill from JSON lines or CSV CRM exports")
+    )
+    commands.add_parser(
+        "alertmanager-config",
+        help="generate the Alertmanager configuration from a roster",
+        add_help=False,
+    )
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "alertmanager-config":
+        from agents.alert_routing import main as alertmanager_config
+
+        return alertmanager_config(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         settings = Settings.load()
     except SettingsError as error:
@@ -39,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(settings)
     if args.command == "kafka":
         return subprocess.call(["bash", str(KAFKA_SCRIPT), args.action])
+    if args.command in {"simulate", "replay"}:
+        from simulator.cli import replay_main, simulate_main
+
+        return (simulate_main if args.command == "simulate" else replay_main)(args)
     if args.command == "produce":
         from agents.produce import produce_samples
 

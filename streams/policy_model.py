@@ -52,6 +52,31 @@ class StageRules:
     business_days: bool = False
 
 
+# Hysteresis margins of in-stream alerts, in each KPI's own unit (ratios: 0.02 = 2 points).
+DEFAULT_ALERT_MARGINS: dict[str, float] = {
+    "autonomy_level": 0.02,
+    "crm_hygiene": 0.02,
+    "pipeline_coverage": 0.1,
+    "revenue_attainment": 0.02,
+    "expansion_share": 0.02,
+    "qualified_leads": 1.0,
+    "revenue_growth": 0.02,
+    "sales_cycle_yoy_change": 0.02,
+    "customer_alignment": 0.02,
+    "coaching_adoption": 0.02,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRules:
+    """Hysteresis of in-stream alerts: a firing alert resolves only once its KPI is back
+    past the threshold by ``margins[kpi]`` (0 when not listed), or has stayed back on the
+    good side for ``clear_after_minutes`` of stream time."""
+
+    clear_after_minutes: float = 60.0
+    margins: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_ALERT_MARGINS))
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     tiers: dict[str, Tier]
@@ -65,6 +90,7 @@ class Policy:
     high_value_amount: float = 100_000.0
     high_value_cluster: int = 3
     lateness_days: float = 7.0
+    alerts: AlertRules = field(default_factory=AlertRules)
 
     def band(self, kpi: str, team: str | None) -> Band:
         """The band of ``kpi`` for ``team``, falling back to the organisation default."""

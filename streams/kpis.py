@@ -1,0 +1,307 @@
+"""Rep aggregates and the KPIs computed from them at read time (docs/semantics.md, "KPIs").
+
+A rep's aggregate holds day buckets for the windowed counts and terms, the items the
+deal stage sent it (open deals, closes, pushes), its account activity and its quotas.
+KPIs are computed on read: ``raw_figures`` gives each KPI's numerator and denominator,
+``judge_figures`` turns them into KpiValues with bands and status. Team figures sum the
+members' raw numerators and denominators (never their ratios).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
+
+import msgspec
+
+from schemas.events import (
+    CoachingLogged,
+    DiscountGranted,
+    LeadQualified,
+    SurveyKind,
+    SurveySubmitted,
+)
+from schemas.outputs import KpiValue, Status
+from streams import buckets as b
+from streams.deals import Close, DealDelta, OpenDeal, Push
+from streams.policy_model import Band, Direction, Policy
+
+# Counters of one day in RepState.counts.
+DECISIONS, AUTONOMOUS, ESCALATIONS, LEADS, COACHED, APPLIED, CRITICAL, VIOLATIONS = range(8)
+WIDTH = 8
+
+REP_KPIS = (
+    "autonomy_level", "escalation_rate", "authority_utilisation", "critical_violations_7d",
+    "violations_30d", "crm_hygiene", "pipeline_coverage", "revenue_attainment",
+    "expansion_share", "qualified_leads", "revenue_growth", "sales_cycle_days",
+    "sales_cycle_yoy_change", "win_rate", "close_date_pushes", "stalled_deals",
+    "stalled_value", "customer_alignment", "coaching_adoption",
+)
+TEAM_KPIS = (*REP_KPIS, "stalled_high_value_clusters")
+CYCLE_PRIOR = "_cycle_prior"  # raw figure: (Σ cycle days, wins) a year earlier
+RETAIN_DAYS = 365 + 90  # closes are read back to the year-ago 90-day window
+
+
+class Quota(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    at: int
+    event_id: str
+    amount: float
+
+
+class RepState(msgspec.Struct, kw_only=True, gc=False):
+    """One rep's aggregate (partitioned by rep in the runtime)."""
+
+    counts: b.Counters = msgspec.field(default_factory=dict)
+    utilisation: b.Terms = msgspec.field(default_factory=list)
+    alignment: b.Terms = msgspec.field(default_factory=list)
+    activity: dict[str, int] = msgspec.field(default_factory=dict)  # account -> last day
+    quotas: dict[str, Quota] = msgspec.field(default_factory=dict)
+    open_deals: dict[str, OpenDeal] = msgspec.field(default_factory=dict)
+    closes: dict[str, Close] = msgspec.field(default_factory=dict)
+    pushes: dict[str, Push] = msgspec.field(default_factory=dict)
+
+
+def apply_delta(rep: RepState, delta: DealDelta) -> None:
+    """Add or remove one item the deal stage sent (idempotent: items are keyed)."""
+    item = delta.item
+    if type(item) is OpenDeal:
+        table: dict = rep.open_deals
+        key = item.deal_id
+    else:
+        table = rep.closes if type(item) is Close else rep.pushes
+        key = item.event_id
+    if delta.sign > 0:
+        table[key] = item
+    else:
+        table.pop(key, None)
+
+
+def touch(rep: RepState, account_id: str, day: int) -> None:
+    """The rep had an event on ``account_id`` on ``day`` (keeps the account active)."""
+    if rep.activity.get(account_id, day - 1) < day:
+        rep.activity[account_id] = day
+
+
+def set_quota(rep: RepState, period: str, quota: Quota) -> None:
+    """Keep the latest quota (by occurred_at, event_id) of a period."""
+    known = rep.quotas.get(period)
+    if known is None or (quota.at, quota.event_id) > (known.at, known.event_id):
+        rep.quotas[period] = quota
+
+
+def record_discount(rep: RepState, event: DiscountGranted, day: int, limit: float) -> None:
+    """A discount: authority utilisation, and a decision when granted alone (autonomous
+    when within the rep's ``limit``)."""
+    b.add_term(rep.utilisation, day, event.discount_pct / limit)
+    if event.approval_id is None:
+        b.bump(rep.counts, day, DECISIONS, WIDTH)
+        if event.discount_pct <= limit:
+            b.bump(rep.counts, day, AUTONOMOUS, WIDTH)
+
+
+def record_request(rep: RepState, day: int) -> None:
+    """An approval request: a decision, escalated."""
+    b.bump(rep.counts, day, DECISIONS, WIDTH)
+    b.bump(rep.counts, day, ESCALATIONS, WIDTH)
+
+
+def record_lead(rep: RepState, event: LeadQualified, day: int) -> None:
+    """A qualified lead counts when it fits the ICP."""
+    if event.icp_fit:
+        b.bump(rep.counts, day, LEADS, WIDTH)
+
+
+def record_coaching(rep: RepState, event: CoachingLogged, day: int) -> None:
+    """The rep was coached (and perhaps applied the practice) on ``day``."""
+    b.bump(rep.counts, day, COACHED, WIDTH)
+    if event.applied:
+        b.bump(rep.counts, day, APPLIED, WIDTH)
+
+
+def record_survey(rep: RepState, event: SurveySubmitted, day: int) -> None:
+    """A survey keeps its account active; customer alignment scores are averaged."""
+    touch(rep, event.account_id, day)
+    if event.kind == SurveyKind.CUSTOMER_ALIGNMENT:
+        b.add_term(rep.alignment, day, event.score / 100)
+
+
+def prune_rep(rep: RepState, today: int) -> None:
+    """Forget what no window starting at or after ``today`` reads any more."""
+    month = today - 29
+    quarter_start = b.quarter_span(*b.quarter_of(today))[0]
+    b.prune_counters(rep.counts, month, WIDTH)
+    b.prune_terms(rep.utilisation, month)
+    b.prune_terms(rep.alignment, min(month, quarter_start))
+    if today % 56 < 14:  # accounts are many and read with a day filter: prune less often
+        for account in [a for a, day in rep.activity.items() if day < today - 89]:
+            del rep.activity[account]
+    for key in [k for k, p in rep.pushes.items() if p.day < month]:
+        del rep.pushes[key]
+    for key in [k for k, c in rep.closes.items() if c.day < today - RETAIN_DAYS]:
+        del rep.closes[key]
+
+
+class ReadContext(NamedTuple):
+    """What a read needs besides the aggregate: the day of T, and each account's last
+    day with a qualifying note (by anyone)."""
+
+    today: int
+    last_note_day: dict[str, int]
+
+
+Raw = dict[str, tuple[float, float | None]]
+
+
+def raw_figures(rep: RepState, ctx: ReadContext) -> Raw:
+    """Numerator and denominator of every KPI of one rep at stream time ``ctx.now``."""
+    today = ctx.today
+    month, week = b.rolling(today, 30), b.rolling(today, 7)
+    decisions = b.count(rep.counts, *month, DECISIONS, WIDTH)
+    util_sum, util_n = b.fsum_count(rep.utilisation, *month)
+    align_sum, align_n = b.fsum_count(rep.alignment, *b.quarter_span(*b.quarter_of(today)))
+    coached = b.count(rep.counts, *month, COACHED, WIDTH)
+    applied = b.count(rep.counts, *month, APPLIED, WIDTH)
+    raw: Raw = {
+        "autonomy_level": (b.count(rep.counts, *month, AUTONOMOUS, WIDTH), decisions),
+        "escalation_rate": (b.count(rep.counts, *month, ESCALATIONS, WIDTH), decisions),
+        "authority_utilisation": (util_sum, util_n),
+        "critical_violations_7d": (b.count(rep.counts, *week, CRITICAL, WIDTH), None),
+        "violations_30d": (b.count(rep.counts, *month, VIOLATIONS, WIDTH), None),
+        "crm_hygiene": _hygiene(rep, ctx),
+        "qualified_leads": (b.count(rep.counts, *month, LEADS, WIDTH), 1),
+        "customer_alignment": (align_sum, align_n),
+        "coaching_adoption": (1 if applied else 0, 1 if coached else 0),
+    }
+    raw.update(_pipeline(rep, ctx))
+    raw.update(_revenue(rep, today))
+    pushes = [p.deal_id for p in rep.pushes.values() if month[0] <= p.day <= today]
+    raw["close_date_pushes"] = (len(pushes), len(set(pushes)))
+    return raw
+
+
+def _hygiene(rep: RepState, ctx: ReadContext) -> tuple[float, float]:
+    first = ctx.today - 89
+    active = {d.account_id for d in rep.open_deals.values()}
+    active.update(a for a, day in rep.activity.items() if day >= first)
+    week, last_note_day = ctx.today - 6, ctx.last_note_day
+    return sum(1 for a in active if last_note_day.get(a, week - 1) >= week), len(active)
+
+
+def _pipeline(rep: RepState, ctx: ReadContext) -> Raw:
+    today, horizon = ctx.today, ctx.today + 89
+    amounts = [d.amount for d in rep.open_deals.values()
+               if d.close_day is not None and today <= d.close_day <= horizon]
+    quotas = {period: q.amount for period, q in rep.quotas.items()}
+    stalled = [d.amount for d in rep.open_deals.values() if d.stalled]
+    return {
+        "pipeline_coverage": (math.fsum(amounts), math.fsum(b.daily_shares(quotas, today,
+                                                                           horizon))),
+        "stalled_deals": (len(stalled), None),
+        "stalled_value": (math.fsum(stalled), None),
+    }
+
+
+def _revenue(rep: RepState, today: int) -> Raw:
+    this_q = b.quarter_of(today)
+    first, last = b.quarter_span(*this_q)
+    prev_first, prev_last = b.quarter_span(*b.previous_quarter(*this_q))
+    won = [c for c in rep.closes.values() if c.won]
+    this = [c.amount for c in won if first <= c.day <= last]
+    expansion = [c.amount for c in won if c.expansion and first <= c.day <= last]
+    before = [c.amount for c in won if prev_first <= c.day <= prev_last]
+    recent = [c.cycle_days for c in won if today - 89 <= c.day <= today]
+    year_ago = today - 365
+    prior = [c.cycle_days for c in won if year_ago - 89 <= c.day <= year_ago]
+    lost = sum(1 for c in rep.closes.values() if not c.won and today - 89 <= c.day <= today)
+    quota = rep.quotas.get(b.period_name(*this_q))
+    won_sum = math.fsum(this)
+    return {
+        "revenue_attainment": (won_sum, quota.amount if quota else 0.0),
+        "expansion_share": (math.fsum(expansion), won_sum),
+        "revenue_growth": (won_sum, math.fsum(before)),
+        "sales_cycle_days": (math.fsum(recent), len(recent)),
+        CYCLE_PRIOR: (math.fsum(prior), len(prior)),
+        "win_rate": (len(recent), len(recent) + lost),
+    }
+
+
+def team_figures(members: Iterable[Raw]) -> Raw:
+    """Team raw figures: members' numerators and denominators summed."""
+    parts = list(members)
+    out: Raw = {}
+    for name in (*REP_KPIS, CYCLE_PRIOR):
+        if name == "sales_cycle_yoy_change":
+            continue
+        nums = [p[name][0] for p in parts]
+        dens = [p[name][1] for p in parts]
+        out[name] = (math.fsum(nums), None if dens[0] is None else math.fsum(dens))  # type: ignore[arg-type]
+    out["qualified_leads"] = (out["qualified_leads"][0], len(parts))
+    return out
+
+
+def stalled_clusters(deals: Iterable[OpenDeal], policy: Policy) -> int:
+    """Stages holding at least ``high_value_cluster`` stalled high-value deals."""
+    per_stage = Counter(d.stage for d in deals
+                        if d.stalled and d.amount >= policy.high_value_amount)
+    return sum(1 for n in per_stage.values() if n >= policy.high_value_cluster)
+
+
+def judge_figures(raw: Raw, band_of: Callable[[str], Band]) -> dict[str, KpiValue]:
+    """KpiValues (value, status against the band) of every KPI in ``raw``."""
+    out = {}
+    for name in REP_KPIS:
+        band = band_of(name)
+        if name == "sales_cycle_yoy_change":
+            out[name] = _yoy(raw, band)
+            continue
+        num, den = raw[name]
+        if name == "revenue_growth":
+            out[name] = judge(num, den, band, value=num / den - 1 if den else None)
+        else:
+            out[name] = judge(num, den, band)
+    return out
+
+
+def _yoy(raw: Raw, band: Band) -> KpiValue:
+    s_now, n_now = raw["sales_cycle_days"]
+    s_prior, n_prior = raw[CYCLE_PRIOR]
+    mean_now = s_now / n_now if n_now else 0.0
+    mean_prior = s_prior / n_prior if n_prior else 0.0
+    value = mean_now / mean_prior - 1 if mean_prior else None
+    return judge(mean_now, mean_prior, band, value=value, sample=min(n_now, n_prior or 0))
+
+
+def judge(
+    numerator: float, denominator: float | None, band: Band, *,
+    value: float | None = None, sample: float | None = None,
+) -> KpiValue:
+    """One KpiValue: insufficient_data when the denominator is 0 or the sample (the
+    denominator unless given) is below the band's min_sample; else value and status."""
+    num = float(numerator)
+    den = None if denominator is None else float(denominator)
+    if sample is None:
+        sample = den
+    if (den is not None and den == 0) or (sample is not None and sample < band.min_sample):
+        return KpiValue(value=None, numerator=num, denominator=den, target=band.target,
+                        status=Status.INSUFFICIENT_DATA)
+    if value is None:
+        value = num if den is None else num / den
+    return KpiValue(value=value, numerator=num, denominator=den, target=band.target,
+                    status=status_of(value, band))
+
+
+def status_of(value: float, band: Band) -> Status:
+    """ok / warning / breach of a value against a band (exact float comparisons)."""
+    if band.target is None:
+        return Status.OK
+    if band.direction == Direction.HIGHER_IS_BETTER:
+        good = value >= band.target
+        tolerable = band.breach is None or value >= band.breach
+    else:
+        good = value <= band.target
+        tolerable = band.breach is None or value <= band.breach
+    if good:
+        return Status.OK
+    return Status.WARNING if tolerable else Status.BREACH

@@ -1,0 +1,247 @@
+"""KPI values, bands and team rollups (streams/kpis.py, through the engine), including
+the worked band-edge examples."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from schemas.events import DealKind, Stage
+from schemas.outputs import KpiValue, Status
+from streams import buckets as b
+from streams.engine import Engine
+from streams.kpis import judge, status_of
+from streams.policy_model import Band, Direction, default_policy
+from tests.strategies import EventFactory
+
+POLICY = default_policy()
+H, L = Direction.HIGHER_IS_BETTER, Direction.LOWER_IS_BETTER
+
+
+def run(events, policy=POLICY) -> Engine:
+    engine = Engine(policy)
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        assert engine.apply(event).outcome == "accepted", event
+    return engine
+
+
+def kpi(engine: Engine, name: str, rep: str = "r1") -> KpiValue:
+    return engine.rep_kpis(rep)[name]
+
+
+# ------------------------------------------------------------------------- band edges
+
+
+@pytest.mark.parametrize(("alone_within", "status"), [
+    (499, Status.BREACH), (500, Status.WARNING), (799, Status.WARNING), (800, Status.OK)])
+def test_autonomy_band_edges(alone_within: int, status: Status) -> None:
+    f = EventFactory()
+    events = [f.discount(f.t(-1, seconds=-i), "r1", 5.0 if i < alone_within else 15.0)
+              for i in range(1000)]
+    value = kpi(run(events), "autonomy_level")
+    assert (value.numerator, value.denominator) == (alone_within, 1000)
+    assert value.value == alone_within / 1000 and value.status == status
+
+
+@pytest.mark.parametrize(("noted", "status"), [(949, Status.WARNING), (950, Status.OK)])
+def test_hygiene_band_edges(noted: int, status: Status) -> None:
+    f = EventFactory()
+    events = [f.note(f.t(-1, seconds=-i), "r1",
+                     "Agreed next steps with the buyer." if i < noted else "n/a",
+                     account=f"a{i}") for i in range(1000)]
+    value = kpi(run(events), "crm_hygiene")
+    assert (value.numerator, value.denominator, value.status) == (noted, 1000, status)
+
+
+def quarter_quotas(f: EventFactory, per_day: float) -> list:
+    """Quotas of 2026-Q1 (90 days) and Q2 (91 days) worth ``per_day`` a day."""
+    return [f.quota(f.t(-1), "r1", "2026-Q1", per_day * 90),
+            f.quota(f.t(-1), "r1", "2026-Q2", per_day * 91)]
+
+
+@pytest.mark.parametrize(("pipeline", "status"), [
+    (26_910.0, Status.WARNING), (27_000.0, Status.OK), (17_910.0, Status.BREACH),
+    (18_000.0, Status.WARNING)])
+def test_coverage_band_edges(pipeline: float, status: Status) -> None:
+    f = EventFactory()  # T = 2026-03-10: the 90 days reach into Q2
+    events = [*quarter_quotas(f, 100.0),
+              f.deal(f.t(-1), "d1", amount=pipeline, ecd=dt.date(2026, 6, 7)),
+              f.deal(f.t(-1), "beyond", amount=1e9, ecd=dt.date(2026, 6, 8)),
+              f.deal(f.t(-1), "past", amount=1e9, ecd=dt.date(2026, 3, 9)),
+              f.deal(f.t(0), "undated", amount=1e9)]
+    value = kpi(run(events), "pipeline_coverage")
+    assert (value.numerator, value.denominator) == (pipeline, 9000.0)
+    assert value.value == pipeline / 9000 and value.status == status
+
+
+@pytest.mark.parametrize(("won", "status"), [(99_900.0, Status.WARNING), (100_000.0, Status.OK)])
+def test_attainment_band_edges(won: float, status: Status) -> None:
+    f = EventFactory()
+    events = [f.quota(f.t(-60), "r1", "2026-Q1", 100_000.0),
+              f.deal(f.t(-9), "d1", amount=won),
+              f.deal(f.t(-8), "d1", amount=won, stage=Stage.CLOSED_WON),
+              f.note(f.t(-8, seconds=-1), "r1", "Signed the order form with procurement.")]
+    value = kpi(run(events), "revenue_attainment")
+    assert (value.numerator, value.denominator, value.status) == (won, 100_000.0, status)
+
+
+@pytest.mark.parametrize(("stalled_high_value", "clusters", "status"), [
+    (3, 1, Status.BREACH), (2, 0, Status.OK)])
+def test_stalled_high_value_cluster(stalled_high_value: int, clusters: int,
+                                    status: Status) -> None:
+    f = EventFactory()
+    events = [f.rep(f.t(-40), rep, team="amer") for rep in ("r1", "r2")]
+    events += [f.deal(f.t(-20), f"big{i}", rep=f"r{1 + i % 2}", stage=Stage.PROPOSAL,
+                      amount=100_000.0, ecd=dt.date(2026, 9, 1))
+               for i in range(stalled_high_value)]
+    events += [f.deal(f.t(-20), "small", stage=Stage.PROPOSAL, amount=99_999.99,
+                      ecd=dt.date(2026, 9, 1)),
+               f.deal(f.t(-20), "other-stage", stage=Stage.NEGOTIATION, amount=500_000.0,
+                      ecd=dt.date(2026, 9, 1)),
+               f.lead(f.t(0), "r1")]
+    engine = run(events)
+    team = engine.team_kpis("amer")
+    assert team["stalled_high_value_clusters"].value == clusters
+    assert team["stalled_high_value_clusters"].status == status
+    assert team["stalled_deals"].value == stalled_high_value + 2
+
+
+# ---------------------------------------------------------------------------- judging
+
+
+@pytest.mark.parametrize(("value", "band", "status"), [
+    (0.5, Band(0.8, 0.5, H), Status.WARNING),
+    (0.4999, Band(0.8, 0.5, H), Status.BREACH),
+    (0.1, Band(0.8, None, H), Status.WARNING),
+    (-0.15, Band(-0.15, 0.0, L), Status.OK),
+    (0.0, Band(-0.15, 0.0, L), Status.WARNING),
+    (0.01, Band(-0.15, 0.0, L), Status.BREACH),
+    (123.0, Band(None, None, L), Status.OK),
+])
+def test_status_of(value: float, band: Band, status: Status) -> None:
+    assert status_of(value, band) == status
+
+
+def test_judge_insufficient_data() -> None:
+    band = Band(0.8, 0.5, H, 5)
+    assert judge(4, 4, band) == KpiValue(value=None, numerator=4.0, denominator=4.0,
+                                         target=0.8, status=Status.INSUFFICIENT_DATA)
+    assert judge(0, 0, Band(3.0, 2.0, H, 0)).status == Status.INSUFFICIENT_DATA
+    assert judge(2, None, Band(0, None, L, 0)) == KpiValue(
+        value=2.0, numerator=2.0, denominator=None, target=0, status=Status.WARNING)
+
+
+# ------------------------------------------------------------------- every other KPI
+
+
+def test_feedback_leads_and_escalation_kpis() -> None:
+    f = EventFactory()
+    events = [f.rep(f.t(-40), "r1", tier="senior"),
+              *[f.lead(f.t(-i), "r1", icp_fit=i % 4 != 0) for i in range(1, 21)],
+              f.lead(f.t(-31), "r1"),  # outside the 30 days
+              f.request(f.t(-2), "r1", 25.0), f.discount(f.t(-2), "r1", 10.0),
+              f.discount(f.t(-2), "r1", 30.0, approval_id="ap1"),
+              *[f.survey(f.t(-i), "r1", s) for i, s in enumerate((80.0, 90.0, 95.0), 1)],
+              f.survey(f.t(-3), "r1", 10.0, kind="rep_autonomy"),
+              f.coaching(f.t(-5), "r1", False), f.coaching(f.t(-4), "r1", True)]
+    engine = run(events)
+    assert kpi(engine, "qualified_leads").numerator == 15
+    assert kpi(engine, "qualified_leads").status == Status.OK
+    assert (kpi(engine, "escalation_rate").numerator, kpi(engine, "escalation_rate").denominator
+            ) == (1, 2)
+    utilisation = kpi(engine, "authority_utilisation")  # (10/20 + 30/20) / 2
+    assert (utilisation.numerator, utilisation.denominator, utilisation.value) == (2.0, 2, 1.0)
+    alignment = kpi(engine, "customer_alignment")
+    assert alignment.denominator == 3 and alignment.value == pytest.approx(265 / 300)
+    assert alignment.status == Status.OK
+    assert kpi(engine, "coaching_adoption").value == 1.0
+
+
+def won_deal(f: EventFactory, deal: str, close_days: float, amount: float, *,
+             cycle: float = 10.0, kind=DealKind.NEW_BUSINESS, won: bool = True) -> list:
+    stage = Stage.CLOSED_WON if won else Stage.CLOSED_LOST
+    created = f.t(close_days - cycle)
+    return [f.deal(f.t(close_days - 1), deal, amount=amount, kind=kind, created_at=created),
+            f.deal(f.t(close_days), deal, amount=amount, kind=kind, created_at=created,
+                   stage=stage)]
+
+
+def test_revenue_cycle_and_win_rate_kpis() -> None:
+    f = EventFactory()  # the last event sets T = t(-3) = 2026-03-07: Q1, last Q4
+    events = []
+    for i in range(3):  # in the 90 days a year before T: cycle 20 days
+        events += won_deal(f, f"old{i}", -368 - i * 40, 1.0, cycle=20.0)
+    events += won_deal(f, "older", -3 - 365 - 90, 1.0, cycle=99.0)  # just before them
+    events += won_deal(f, "q4", -80, 1000.0)  # 2025-12-20
+    events += won_deal(f, "q1a", -20, 800.0, cycle=10.0)
+    events += won_deal(f, "q1b", -10, 200.0, cycle=14.0, kind=DealKind.EXPANSION)
+    events += won_deal(f, "q1c", -5, 10.0, cycle=12.0)
+    events += won_deal(f, "lost", -3, 999.0, won=False)
+    engine = Engine(POLICY)
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        assert engine.apply(event).outcome == "accepted"
+    assert kpi(engine, "expansion_share").value == pytest.approx(200 / 1010)
+    growth = kpi(engine, "revenue_growth")
+    assert (growth.numerator, growth.denominator) == (1010.0, 1000.0)
+    assert growth.value == pytest.approx(0.01) and growth.status == Status.WARNING
+    cycle = kpi(engine, "sales_cycle_days")  # wins in 90 d: q4 (10), q1a, q1b, q1c
+    assert (cycle.numerator, cycle.denominator) == (46.0, 4)
+    yoy = kpi(engine, "sales_cycle_yoy_change")
+    assert (yoy.numerator, yoy.denominator) == (11.5, 20.0)
+    assert yoy.value == pytest.approx(-0.425) and yoy.status == Status.OK
+    win_rate = kpi(engine, "win_rate")
+    assert (win_rate.numerator, win_rate.denominator) == (4, 5)
+    assert kpi(engine, "revenue_attainment").status == Status.INSUFFICIENT_DATA  # no quota
+
+
+def test_close_date_pushes_count_per_slipped_deal() -> None:
+    f = EventFactory()
+    events = [f.deal(f.t(-40), "d1", ecd=dt.date(2026, 4, 1)),
+              f.deal(f.t(-20), "d1", ecd=dt.date(2026, 4, 10)),
+              f.deal(f.t(-10), "d1", ecd=dt.date(2026, 4, 20)),
+              f.deal(f.t(-9), "d2", ecd=dt.date(2026, 4, 1)),
+              f.deal(f.t(-8), "d2", ecd=dt.date(2026, 5, 1)),
+              f.deal(f.t(-7), "d2", ecd=dt.date(2026, 4, 1))]  # pulled in: no push
+    value = kpi(run(events), "close_date_pushes")
+    assert (value.numerator, value.denominator, value.value) == (3, 2, 1.5)
+
+
+def test_team_figures_are_summed_over_its_current_reps() -> None:
+    f = EventFactory()
+    events = [f.rep(f.t(-40), "r1", team="amer"), f.rep(f.t(-40), "r2", team="amer"),
+              f.rep(f.t(-40), "r3", team="emea")]
+    events += [f.discount(f.t(-1, seconds=i), "r1", 5.0) for i in range(4)]
+    events += [f.discount(f.t(-1, seconds=10 + i), "r2", 15.0) for i in range(4)]
+    events += [f.lead(f.t(-1), "r1"), f.lead(f.t(-1), "r3")]
+    engine = run(events)
+    team = engine.team_kpis("amer")
+    assert (team["autonomy_level"].numerator, team["autonomy_level"].denominator) == (4, 8)
+    assert team["autonomy_level"].status == Status.WARNING  # 0.5; each rep alone: too few
+    assert kpi(engine, "autonomy_level").status == Status.INSUFFICIENT_DATA
+    assert (team["qualified_leads"].numerator, team["qualified_leads"].denominator) == (1, 2)
+    assert team["critical_violations_7d"].numerator == 4  # r2's grants over authority
+    engine.apply(f.rep(f.t(0), "r3", team="amer"))  # r3 moves: team figures follow
+    assert engine.team_kpis("amer")["qualified_leads"].denominator == 3
+    assert engine.team_kpis("emea") == {}
+    assert engine.teams() == ["amer"]
+
+
+def test_team_overrides_of_targets() -> None:
+    f = EventFactory()
+    policy = default_policy()
+    policy.team_bands["amer"] = {"qualified_leads": Band(1, 0, H, 1)}
+    engine = run([f.rep(f.t(-1), "r1", team="amer"), f.rep(f.t(-1), "r2", team="emea"),
+                  f.lead(f.t(0), "r1"), f.lead(f.t(0), "r2")], policy)
+    assert engine.rep_kpis("r1")["qualified_leads"].status == Status.OK
+    assert engine.rep_kpis("r2")["qualified_leads"].status == Status.BREACH
+    assert engine.team_kpis("amer")["qualified_leads"].target == 1
+
+
+def test_quota_span_and_quarters() -> None:
+    assert b.quarter_of(b.quarter_span(2026, 1)[1]) == (2026, 1)
+    first, last = b.quarter_span(2024, 1)
+    assert last - first + 1 == 91  # leap year
+    shares = list(b.daily_shares({"2026-Q1": 90.0}, *b.quarter_span(2026, 1)))
+    assert shares == [1.0] * 90
+    assert b.business_days_between(0, 7) == 5
