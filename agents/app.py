@@ -1,4 +1,4 @@
-"""The Faust application: settings, topics, the ingest agent and the /metrics page."""
+"""The Faust application: settings, topics, tables, agents and the /metrics page."""
 
 from __future__ import annotations
 
@@ -10,15 +10,24 @@ from agents import topics
 from agents.dead_letters import dead_letter_headers
 from agents.kafka_config import faust_broker_credentials
 from agents.metrics import IngestCollector, IngestCounters
+from agents.pipeline import Pipeline
 from agents.settings import Settings
+from agents.web import register_views
 from schemas.decode import InvalidEvent, decode
+from schemas.errors import Reason
+from streams.policy import load_policy
+from streams.policy_model import Policy, default_policy
+
+LATE_DETAIL = "occurred_at is older than its partition's stream time minus the lateness bound"
 
 
 class Latitude:
     """A configured Faust app with Latitude's topics, agents and metrics attached."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, policy: Policy | None = None) -> None:
         self.settings = settings
+        if policy is None:
+            policy = load_policy(settings.policy_file) if settings.policy_file else default_policy()
         self.registry = CollectorRegistry()
         self.counters = IngestCounters()
         self.app = faust.App(
@@ -32,6 +41,7 @@ class Latitude:
             web_port=settings.web_port,
             topic_partitions=settings.topic_partitions,
             topic_replication_factor=settings.topic_replication,
+            table_standby_replicas=settings.standby_replicas,
             topic_disable_leader=True,
             consumer_auto_offset_reset="earliest",
             producer_max_request_size=topics.MAX_RECORD_BYTES,
@@ -48,10 +58,13 @@ class Latitude:
         self.dead_letters = self.app.topic(
             settings.topic(topics.DEAD_LETTERS), key_serializer="raw", value_serializer="raw"
         )
+        self.pipeline = Pipeline(self.app, settings, policy, self.counters)
         self.app.agent(self.inputs, name="ingest")(self.ingest)
+        register_views(self.app, self.pipeline)
 
     async def ingest(self, stream: faust.StreamT) -> None:
-        """Decode every input record once; dead-letter what is invalid, count the rest."""
+        """Decode every input record once; dead-letter what is invalid or late; route
+        the rest to the stage that owns its key."""
         async for event in stream.events():
             message = event.message
             family = message.topic[self._prefix_len :]
@@ -60,10 +73,21 @@ class Latitude:
             except InvalidEvent as invalid:
                 await self.dead_letter(message, invalid.reason, invalid.detail, family)
                 continue
+            source = f"{message.topic}:{message.partition}"
+            highwater = self.app.consumer.highwater(message.tp)
+            behind = highwater is not None and message.offset + 1 < highwater
+            if not await self.pipeline.route(decoded, source, behind):
+                await self.dead_letter(message, Reason.LATE, LATE_DETAIL, family, "TASK_PUT")
+                continue
             self.counters.accepted(family, decoded.__struct_config__.tag)
 
     async def dead_letter(
-        self, message: faust.types.Message, reason: str, detail: str, family: str
+        self,
+        message: faust.types.Message,
+        reason: str,
+        detail: str,
+        family: str,
+        stage: str = "VALUE_CONVERTER",
     ) -> None:
         """Send the record's original bytes to the dead-letter topic and count it."""
         self.counters.rejected(family, reason)
@@ -77,5 +101,6 @@ class Latitude:
                 partition=message.partition,
                 offset=message.offset,
                 timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+                stage=stage,
             ),
         )

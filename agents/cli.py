@@ -1,4 +1,4 @@
-"""The ``latitude`` command: worker, local Kafka, sample producer and the one-command run."""
+"""The ``latitude`` command: worker, local Kafka, simulator, replay and the one-command demo."""
 
 from __future__ import annotations
 
@@ -20,12 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("worker", help="run a stream-processing worker")
     kafka = commands.add_parser("kafka", help="manage the local single-node Kafka broker")
     kafka.add_argument("action", choices=["start", "stop", "status", "fetch"])
-    produce = commands.add_parser("produce", help="produce sample CRM events")
-    produce.add_argument("--count", type=int, default=0, help="stop after N records (0: forever)")
-    produce.add_argument("--rate", type=float, default=50.0, help="records per second")
-    produce.add_argument("--seed", type=int, default=7)
-    run = commands.add_parser("run", help="local Kafka + worker + sample producer, until Ctrl-C")
-    run.add_argument("--rate", type=float, default=50.0, help="sample records per second")
+    run = commands.add_parser("run", help="the demo: local Kafka, worker, simulator, until Ctrl-C")
+    run.add_argument("--rate", type=float, default=100.0, help="simulated records per second")
+    run.add_argument("--teams", type=int, default=2, help="simulated teams")
     from simulator.cli import add_replay_arguments, add_simulate_arguments
 
     add_simulate_arguments(
@@ -62,13 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         from simulator.cli import replay_main, simulate_main
 
         return (simulate_main if args.command == "simulate" else replay_main)(args)
-    if args.command == "produce":
-        from agents.produce import produce_samples
-
-        return produce_samples(settings, count=args.count, rate=args.rate, seed=args.seed)
     from agents.local_run import run_everything
 
-    return run_everything(settings, rate=args.rate)
+    return run_everything(settings, teams=args.teams, rate=args.rate)
 
 
 def run_worker(settings: Settings) -> int:

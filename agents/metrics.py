@@ -20,7 +20,6 @@ class IngestCounters:
         self.consumed: Counter[tuple[str, str]] = Counter()
         self.dead_letters: Counter[tuple[str, str]] = Counter()
         self.duplicates: Counter[str] = Counter()
-        self.last_event_time: dict[str, float] = {}
 
     def accepted(self, topic: str, event_type: str) -> None:
         """Count one decoded event."""
@@ -29,6 +28,10 @@ class IngestCounters:
     def rejected(self, topic: str, reason: str) -> None:
         """Count one dead-lettered record."""
         self.dead_letters[topic, reason] += 1
+
+    def duplicate(self, stage: str) -> None:
+        """Count one event ignored by ``stage`` because its event_id was applied before."""
+        self.duplicates[stage] += 1
 
 
 class IngestCollector(Collector):
@@ -56,9 +59,18 @@ class IngestCollector(Collector):
         yield dead
         duplicates = CounterMetricFamily(
             "latitude_duplicate_events",
-            "Input events ignored because their event_id was already applied.",
+            "Events ignored because their event_id was already applied, by stage.",
+            labels=["stage"],
+        )
+        for stage, count in sorted(self._counters.duplicates.items()):
+            duplicates.add_metric([stage], count)
+        yield duplicates
+        late = CounterMetricFamily(
+            "latitude_late_events",
+            "Input events rejected as later than the lateness bound (also dead-lettered).",
             labels=["topic"],
         )
-        for topic, count in sorted(self._counters.duplicates.items()):
-            duplicates.add_metric([topic], count)
-        yield duplicates
+        for (topic, reason), count in sorted(self._counters.dead_letters.items()):
+            if reason == "late":
+                late.add_metric([topic], count)
+        yield late

@@ -37,7 +37,10 @@ class Settings:
     store: str = "rocksdb"
     policy_file: str = ""
     max_event_bytes: int = 1_048_576
-    lateness_days: float = 7.0
+    snapshot_interval_seconds: float = 2.0
+    live_clock: bool = True
+    idle_advance_seconds: float = 60.0
+    standby_replicas: int = 0
     log_level: str = "info"
     # Kafka security for real clusters; PLAINTEXT suits the local broker.
     security_protocol: str = "PLAINTEXT"
@@ -108,6 +111,13 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 def _convert(type_name: Any, raw: str, where: str) -> Any:
     kind = type_name if isinstance(type_name, str) else type_name.__name__
+    if kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{where}: {raw!r} is not a boolean (use true or false)")
     try:
         if kind == "int":
             return int(raw)

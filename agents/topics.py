@@ -44,6 +44,14 @@ class TopicSpec:
         return configs
 
 
+INTERNAL_STAGES = ("by-account", "by-deal", "by-rep", "by-team")
+
+
+def internal_topic(settings: Settings, stage: str) -> str:
+    """The repartition topic feeding ``stage``, private to this app id."""
+    return settings.topic(f"{settings.app_id}-{stage}")
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """All topics with their full (prefixed) names and configuration."""
     retention = settings.output_retention_ms
@@ -60,6 +68,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             max_message_bytes=MAX_RECORD_BYTES,
         ),
     ]
+    specs += [TopicSpec(internal_topic(settings, stage)) for stage in INTERNAL_STAGES]
     return specs
 
 

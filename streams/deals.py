@@ -90,7 +90,7 @@ class Push(msgspec.Struct, frozen=True, array_like=True, gc=False, tag="push"):
 Item = OpenDeal | Close | Push
 
 
-class DealDelta(msgspec.Struct, frozen=True, array_like=True, gc=False):
+class DealDelta(msgspec.Struct, frozen=True, array_like=True, gc=False, tag="delta"):
     """Add (sign +1) or remove (sign -1) one keyed item of a rep's aggregate."""
 
     rep_id: str

@@ -1,40 +1,48 @@
-"""The engine facade: one event in, state updated, violations out; KPIs on read.
+"""The engine facade: the single-process composition of the keyed stages
+(:mod:`streams.stages`, docs/topology.md) with one dict per stage as its store and one
+global clock: T = the largest event time, W = T - lateness.
 
-``apply`` rejects late events and duplicates, moves stream time, routes the event to its
-handler (deal stage, rep aggregates, approval book, note index), then runs what time
-made due: deferred rules the watermark has passed, point-in-time rules whose threshold
-T has crossed, and every few stream days the pruning of old state.
+``apply`` rejects late events (against T before the event) and duplicates, routes the
+event to the stages that own its keys, delivers their messages in order (rep messages to
+the rep stage, won closes to the account stage), then ticks the keys whose due time T
+has reached. Team KPIs are computed at read time from the current reps' figures.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Any, NamedTuple
+import heapq
+from typing import Any
 
 import msgspec
 
 from schemas import events as ev
-from schemas.outputs import KpiValue, Severity, Violation
+from schemas.outputs import KpiValue, Violation
 from streams import deals as d
-from streams import guardrails as g
-from streams import kpis as k
-from streams.approvals import ApprovalBook
-from streams.buckets import bump
 from streams.clock import DAY_US, Deduplicator, StreamTime, from_micros, span_micros, to_micros
-from streams.notes import NoteIndex, is_qualifying
+from streams.notes import is_qualifying
 from streams.policy_model import Policy
-from streams.stage import DealStage
+from streams.stages import (
+    SWEEP_DAYS,
+    UNASSIGNED,
+    AccountStage,
+    AccountState,
+    Clock,
+    DecisionStage,
+    DecisionState,
+    RepStage,
+    RepState,
+    RosterEntry,
+    StepResult,
+    TeamStage,
+    TeamState,
+)
 
-UNASSIGNED = "unassigned"
+__all__ = ["UNASSIGNED", "Applied", "Engine"]
+
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ONE_US = dt.timedelta(microseconds=1)
-SWEEP_DAYS = 14  # prune old state once per this many stream days
-_W = k.WIDTH
-_RECORDERS: dict[type, Callable[[k.RepState, Any, int], None]] = {
-    ev.LeadQualified: k.record_lead, ev.CoachingLogged: k.record_coaching,
-    ev.SurveySubmitted: k.record_survey,
-}
+_DECISION_EVENTS = (ev.DiscountGranted, ev.ApprovalRequested, ev.ApprovalDecided)
 
 
 class Applied(msgspec.Struct, frozen=True, gc=False):
@@ -44,11 +52,11 @@ class Applied(msgspec.Struct, frozen=True, gc=False):
     violations: list[Violation]
 
 
-class _Roster(NamedTuple):
-    at: int
-    event_id: str
-    team: str
-    tier: str
+class _Notes:
+    """Read-only view of the accounts' qualifying note times (tests, diagnostics)."""
+
+    def __init__(self, accounts: dict[str, AccountState]) -> None:
+        self.times = {a: s.note_times for a, s in accounts.items() if s.note_times}
 
 
 class Engine:
@@ -58,21 +66,18 @@ class Engine:
         self.policy = policy
         self.clock = StreamTime(span_micros(policy.lateness_days))
         self.seen = Deduplicator()
-        self.roster: dict[str, _Roster] = {}
-        self.rep_state: dict[str, k.RepState] = {}
-        self.notes = NoteIndex()
-        self.approvals = ApprovalBook(policy)
-        self.stage = DealStage(policy, self.clock, self.notes, self.team_of, self._deliver)
-        self._limits: dict[str, float] = {}
+        self.roster: dict[str, RosterEntry] = {}
+        self.account_stage = AccountStage(policy, self.roster)
+        self.decision_stage = DecisionStage(policy, self.roster)
+        self.rep_stage = RepStage(policy, self.roster)
+        self.team_stage = TeamStage(policy)
+        self.account_state: dict[str, AccountState] = {}
+        self.decision_state: dict[str, DecisionState] = {}
+        self.rep_state: dict[str, RepState] = {}
+        self._due: list[tuple[int, str]] = []  # (due T, deal_id), a heap
+        self._due_of: dict[str, int] = {}
+        self._next_day = -(1 << 62)  # start of the next stream day (daily pruning)
         self._swept: int | None = None
-        self._next_sweep = -(1 << 62)  # T from which the next pruning sweep is due
-        self._handlers: dict[type, Callable[[Any, int, list[Violation]], None]] = {
-            ev.DealUpdated: self._deal, ev.DiscountGranted: self._discount,
-            ev.NoteLogged: self._note, ev.ApprovalRequested: self._request,
-            ev.ApprovalDecided: self._decision, ev.QuotaSet: self._quota,
-            ev.RepUpdated: self._roster,
-            **{kind: self._recorded for kind in _RECORDERS},
-        }
 
     # ------------------------------------------------------------------------- writes
 
@@ -84,28 +89,42 @@ class Engine:
             return Applied("late", [])
         if not self.seen.add_new(event.event_id, at):
             return Applied("duplicate", [])  # T did not move: the original is accepted
+        now = self.clock.now
+        assert now is not None
+        clock = Clock(now, now - self.clock.lateness)
         out: list[Violation] = []
-        self._handlers[type(event)](event, at, out)
-        if moved:  # what the watermark passing made due (checks inlined: hot)
-            watermark, grants = at - self.clock.lateness, self.approvals.queue
-            deferred = self.stage.deferred
-            if (at >= self._next_sweep or (grants and grants[0][0] < watermark)
-                    or (deferred and deferred[0][0] < watermark)):
-                self._time_moved(out)
-        timers = self.stage.timers
-        if timers and timers[0][0] <= at:
-            self.stage.run_timers(out)
-        if out:
-            self._count(out)
+        kind = type(event)
+        if kind is ev.DealUpdated:
+            self._decision(event.deal_id, event, clock, None, out)  # type: ignore[union-attr]
+            self._account(event.account_id, event, clock, None, out)  # type: ignore[union-attr]
+        elif kind is ev.NoteLogged:
+            qualifying = is_qualifying(event.body, self.policy.notes)  # type: ignore[union-attr]
+            self._account(event.account_id, event, clock, qualifying, out)  # type: ignore[union-attr]
+            if event.deal_id is not None:  # type: ignore[union-attr]
+                self._decision(event.deal_id, event, clock, qualifying, out)  # type: ignore[union-attr]
+            self._rep(event.rep_id, event, clock)
+        elif kind in _DECISION_EVENTS:
+            self._decision(event.deal_id, event, clock, None, out)  # type: ignore[union-attr]
+        else:
+            if kind is ev.RepUpdated:
+                self._roster(event, at)  # type: ignore[arg-type]
+            elif kind is ev.SurveySubmitted:
+                self._account(event.account_id, event, clock, None, out)  # type: ignore[union-attr]
+            self._rep(event.rep_id, event, clock)
+        due = self._due
+        if due and due[0][0] <= now:
+            self._run_due(clock, out)
+        if moved:  # after the deferred rules: they may still read what pruning drops
+            self._time_moved(clock, out)
         return Applied("accepted", out)
 
     def advance_to(self, now: dt.datetime) -> list[Violation]:
         """Live mode: move stream time to the wall clock ``now``; the violations due."""
         out: list[Violation] = []
         if self.clock.advance_to(to_micros(now)):
-            self._time_moved(out)
-            self.stage.run_timers(out)
-            self._count(out)
+            clock = self._clock()
+            self._run_due(clock, out)
+            self._time_moved(clock, out)
         return out
 
     @property
@@ -113,132 +132,113 @@ class Engine:
         """Stream time T, None before the first event."""
         return None if self.clock.now is None else from_micros(self.clock.now)
 
-    # ---------------------------------------------------------------------- handlers
+    # ----------------------------------------------------------------------- routing
 
-    def _rep(self, rep_id: str) -> k.RepState:
-        rep = self.rep_state.get(rep_id)
-        if rep is None:
-            rep = self.rep_state[rep_id] = k.RepState()
-        return rep
+    def _clock(self) -> Clock:
+        now = self.clock.now
+        assert now is not None
+        return Clock(now, now - self.clock.lateness)
+
+    def _roster(self, event: ev.RepUpdated, at: int) -> None:
+        known = self.roster.get(event.rep_id)
+        if known is None or (at, event.event_id) > (known.at, known.event_id):
+            self.roster[event.rep_id] = RosterEntry(at, event.event_id, event.team,
+                                                    event.tier, event.manager_id,
+                                                    event.active)
+
+    def _rep(self, rep_id: str, item: Any, clock: Clock) -> None:
+        states = self.rep_state
+        states[rep_id] = self.rep_stage.apply(states.get(rep_id), item, clock).state
+
+    def _account(self, account_id: str, item: Any, clock: Clock, qualifying: bool | None,
+                 out: list[Violation]) -> None:
+        result = self.account_stage.apply(self.account_state.get(account_id), item, clock,
+                                          qualifying)
+        self.account_state[account_id] = result.state
+        self._deliver(result, clock, out)
+
+    def _decision(self, deal_id: str, item: Any, clock: Clock, qualifying: bool | None,
+                  out: list[Violation]) -> None:
+        result = self.decision_stage.apply(self.decision_state.get(deal_id), item, clock,
+                                           qualifying)
+        self._stored(deal_id, result, clock, out)
+
+    def _stored(self, deal_id: str, result: StepResult[DecisionState], clock: Clock,
+                out: list[Violation]) -> None:
+        self.decision_state[deal_id] = result.state
+        self._deliver(result, clock, out)
+        due = self.decision_stage.next_due(result.state)
+        if due is not None and self._due_of.get(deal_id) != due:
+            self._due_of[deal_id] = due
+            heapq.heappush(self._due, (due, deal_id))
+
+    def _deliver(self, result: StepResult[Any], clock: Clock, out: list[Violation]) -> None:
+        out += result.violations
+        states, apply = self.rep_state, self.rep_stage.apply
+        for message in result.to_reps:
+            rep_id = message.rep_id
+            states[rep_id] = apply(states.get(rep_id), message, clock).state
+        for message in result.to_accounts:
+            self._account(message.account_id, message, clock, None, out)
+
+    # -------------------------------------------------------------------------- time
+
+    def _run_due(self, clock: Clock, out: list[Violation]) -> None:
+        """Tick the deals whose due time T has reached."""
+        due, due_of, states = self._due, self._due_of, self.decision_state
+        while due and due[0][0] <= clock.now:
+            when, deal_id = heapq.heappop(due)
+            if due_of.get(deal_id) != when:
+                continue
+            del due_of[deal_id]
+            self._stored(deal_id, self.decision_stage.tick(states[deal_id], clock), clock,
+                         out)
+
+    def _time_moved(self, clock: Clock, out: list[Violation]) -> None:
+        """Daily: forget old event ids; every SWEEP_DAYS: prune every key's state."""
+        if clock.now < self._next_day:
+            return
+        today = clock.now // DAY_US
+        self.seen.prune(clock.watermark)
+        self._next_day = (today + 1) * DAY_US
+        if self._swept is not None and today < self._swept + SWEEP_DAYS:
+            return
+        self._swept = today
+        for state in self.account_state.values():
+            self._deliver(self.account_stage.tick(state, clock), clock, out)
+        for state in self.rep_state.values():
+            self.rep_stage.prune(state, clock)
+
+    # ------------------------------------------------------------------------- reads
 
     def team_of(self, rep_id: str) -> str:
         """The rep's team in the roster known now (``unassigned`` when not in it)."""
         entry = self.roster.get(rep_id)
         return UNASSIGNED if entry is None else entry.team
 
-    def _limit(self, rep_id: str) -> float:
-        limit = self._limits.get(rep_id)
-        if limit is None:
-            entry = self.roster.get(rep_id)
-            limit = self._limits[rep_id] = self.policy.tier_limit(entry and entry.tier)
-        return limit
-
-    def _count(self, violations: list[Violation]) -> None:
-        """Credit fired violations to their reps' counters (by violation time)."""
-        for violation in violations:
-            day = to_micros(violation.occurred_at) // DAY_US
-            counts = self._rep(violation.rep_id or UNASSIGNED).counts
-            bump(counts, day, k.VIOLATIONS, _W)
-            if violation.severity == Severity.CRITICAL:
-                bump(counts, day, k.CRITICAL, _W)
-
-    def _deliver(self, delta: d.DealDelta) -> None:
-        k.apply_delta(self._rep(delta.rep_id), delta)
-
-    def _recorded(self, event: Any, at: int, out: list[Violation]) -> None:
-        _RECORDERS[type(event)](self._rep(event.rep_id), event, at // DAY_US)
-
-    def _deal(self, event: ev.DealUpdated, at: int, out: list[Violation]) -> None:
-        k.touch(self._rep(event.rep_id), event.account_id, at // DAY_US)
-        self.stage.update(event, at, out)
-
-    def _note(self, event: ev.NoteLogged, at: int, out: list[Violation]) -> None:
-        k.touch(self._rep(event.rep_id), event.account_id, at // DAY_US)
-        if is_qualifying(event.body, self.policy.notes):
-            self.notes.add(event.account_id, at)
-            if event.deal_id is not None:
-                self.stage.note(event.deal_id, at, out)
-
-    def _discount(self, event: ev.DiscountGranted, at: int, out: list[Violation]) -> None:
-        rep, limit = self._rep(event.rep_id), self._limit(event.rep_id)
-        k.record_discount(rep, event, at // DAY_US, limit)
-        team = self.team_of(event.rep_id)
-        for violation in (self.approvals.on_grant(event, at, limit, team),
-                          g.floor_breach(event, at, team, self.policy)):
-            if violation is not None:
-                out.append(violation)
-
-    def _request(self, event: ev.ApprovalRequested, at: int, out: list[Violation]) -> None:
-        rep, limit = self._rep(event.rep_id), self._limit(event.rep_id)
-        k.record_request(rep, at // DAY_US)
-        violation = g.unnecessary_escalation(event, at, limit, self.team_of(event.rep_id))
-        if violation is not None:
-            out.append(violation)
-        out += self.approvals.on_request(event, at, self.team_of)
-
-    def _decision(self, event: ev.ApprovalDecided, at: int, out: list[Violation]) -> None:
-        self._rep(event.rep_id)
-        out += self.approvals.on_decision(event, at, self.team_of)
-
-    def _quota(self, event: ev.QuotaSet, at: int, out: list[Violation]) -> None:
-        k.set_quota(self._rep(event.rep_id), event.period,
-                    k.Quota(at, event.event_id, event.amount))
-
-    def _roster(self, event: ev.RepUpdated, at: int, out: list[Violation]) -> None:
-        self._rep(event.rep_id)
-        known = self.roster.get(event.rep_id)
-        if known is None or (at, event.event_id) > (known.at, known.event_id):
-            self.roster[event.rep_id] = _Roster(at, event.event_id, event.team, event.tier)
-            self._limits.pop(event.rep_id, None)
-
-    # -------------------------------------------------------------------------- time
-
-    def _time_moved(self, out: list[Violation]) -> None:
-        """Run what the watermark passing made due; remember when to look next."""
-        now, watermark = self.clock.now, self.clock.watermark
-        assert now is not None and watermark is not None
-        out += self.approvals.expire(watermark, self.team_of)
-        self.stage.judge_deferred(watermark, out)
-        if self._swept is None or now // DAY_US >= self._swept + SWEEP_DAYS:
-            self._sweep(now // DAY_US, watermark)
-        self._next_sweep = (self._swept + SWEEP_DAYS) * DAY_US  # type: ignore[operator]
-
-    def _sweep(self, today: int, watermark: int) -> None:
-        self._swept = today
-        self.seen.prune(watermark)
-        note_days = self.policy.stages.closed_won_note_days
-        self.notes.prune(today - 6, watermark - (note_days + 1) * DAY_US)
-        for rep in self.rep_state.values():
-            k.prune_rep(rep, today)
-
-    # ------------------------------------------------------------------------- reads
-
-    def _context(self) -> k.ReadContext:
-        today = self.clock.now // DAY_US  # type: ignore[operator]
-        return k.ReadContext(today, self.notes.last_day)
+    @property
+    def notes(self) -> _Notes:
+        """The accounts' qualifying note times."""
+        return _Notes(self.account_state)
 
     def rep_kpis(self, rep_id: str) -> dict[str, KpiValue]:
         """Every KPI of a rep at stream time T ({} for an unknown rep)."""
         rep = self.rep_state.get(rep_id)
         if rep is None or self.clock.now is None:
             return {}
-        team = self.team_of(rep_id)
-        raw = k.raw_figures(rep, self._context())
-        return k.judge_figures(raw, lambda name: self.policy.band(name, team))
+        return self.rep_stage.kpis(rep, self.team_of(rep_id), self._clock())
 
     def team_kpis(self, team: str) -> dict[str, KpiValue]:
         """Every KPI of a team, from its current reps' summed figures ({} if no reps)."""
-        members = [self.rep_state[r] for r in self.rep_state if self.team_of(r) == team]
+        members = [r for r in self.rep_state if self.team_of(r) == team]
         if not members or self.clock.now is None:
             return {}
-        ctx = self._context()
-        raw = k.team_figures(k.raw_figures(rep, ctx) for rep in members)
-        out = k.judge_figures(raw, lambda name: self.policy.band(name, team))
-        deals = [deal for rep in members for deal in rep.open_deals.values()]
-        out["stalled_high_value_clusters"] = k.judge(
-            k.stalled_clusters(deals, self.policy), None,
-            self.policy.band("stalled_high_value_clusters", team))
-        return out
+        clock = self._clock()
+        state = TeamState()
+        for rep_id in members:
+            self.team_stage.update(state, rep_id,
+                                   self.rep_stage.figures(self.rep_state[rep_id], clock))
+        return self.team_stage.kpis(state, team, clock)
 
     def reps(self) -> list[str]:
         """Every rep named by an accepted event."""
@@ -250,8 +250,16 @@ class Engine:
 
     def pending_violations(self) -> list[str]:
         """Ids of deferred violations still waiting for the watermark."""
-        ids = {f"discount_over_authority:{grant}" for grant in self.approvals.pending}
-        return sorted(ids | self.stage.pending_ids())
+        accounts, stage = self.account_state, self.account_stage
+
+        def has_note(account_id: str, first: int, last: int) -> bool:
+            return stage.has_note(accounts.get(account_id), first, last)
+
+        ids: set[str] = set()
+        for state in self.decision_state.values():
+            if state.pending or state.deferred:
+                ids |= self.decision_stage.pending_ids(state, has_note)
+        return sorted(ids)
 
     def _open_deals(self) -> list[d.OpenDeal]:
         return [deal for rep in self.rep_state.values() for deal in rep.open_deals.values()]

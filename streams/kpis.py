@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import msgspec
 
@@ -42,6 +42,7 @@ REP_KPIS = (
 TEAM_KPIS = (*REP_KPIS, "stalled_high_value_clusters")
 CYCLE_PRIOR = "_cycle_prior"  # raw figure: (Σ cycle days, wins) a year earlier
 RETAIN_DAYS = 365 + 90  # closes are read back to the year-ago 90-day window
+T = TypeVar("T")
 
 
 class Quota(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -66,13 +67,16 @@ class RepState(msgspec.Struct, kw_only=True, gc=False):
 def apply_delta(rep: RepState, delta: DealDelta) -> None:
     """Add or remove one item the deal stage sent (idempotent: items are keyed)."""
     item = delta.item
-    if type(item) is OpenDeal:
-        table: dict = rep.open_deals
-        key = item.deal_id
+    if isinstance(item, OpenDeal):
+        _put(rep.open_deals, item.deal_id, item, delta.sign)
+    elif isinstance(item, Close):
+        _put(rep.closes, item.event_id, item, delta.sign)
     else:
-        table = rep.closes if type(item) is Close else rep.pushes
-        key = item.event_id
-    if delta.sign > 0:
+        _put(rep.pushes, item.event_id, item, delta.sign)
+
+
+def _put(table: dict[str, T], key: str, item: T, sign: int) -> None:
+    if sign > 0:
         table[key] = item
     else:
         table.pop(key, None)
@@ -267,10 +271,11 @@ def judge_figures(raw: Raw, band_of: Callable[[str], Band]) -> dict[str, KpiValu
 def _yoy(raw: Raw, band: Band) -> KpiValue:
     s_now, n_now = raw["sales_cycle_days"]
     s_prior, n_prior = raw[CYCLE_PRIOR]
+    n_now, n_prior = n_now or 0.0, n_prior or 0.0
     mean_now = s_now / n_now if n_now else 0.0
     mean_prior = s_prior / n_prior if n_prior else 0.0
     value = mean_now / mean_prior - 1 if mean_prior else None
-    return judge(mean_now, mean_prior, band, value=value, sample=min(n_now, n_prior or 0))
+    return judge(mean_now, mean_prior, band, value=value, sample=min(n_now, n_prior))
 
 
 def judge(

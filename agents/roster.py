@@ -1,0 +1,57 @@
+"""The roster as a Faust GlobalTable every worker holds whole (crm.reps is compacted)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import msgspec
+from streams.stages import UNASSIGNED, RosterEntry
+
+from schemas.events import RepUpdated
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(RosterEntry)
+
+
+def roster_entry(event: RepUpdated, at: int) -> RosterEntry:
+    """What the stages need of a roster record (the manager's contact stays out)."""
+    return RosterEntry(
+        at=at,
+        event_id=event.event_id,
+        team=event.team,
+        tier=event.tier,
+        manager_id=event.manager_id,
+        active=event.active,
+    )
+
+
+class RosterView(Mapping[str, RosterEntry]):
+    """Read-only mapping rep_id → RosterEntry over the global table, latest record wins."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __getitem__(self, rep_id: str) -> RosterEntry:
+        raw = self.table.get(rep_id)
+        if raw is None:
+            raise KeyError(rep_id)
+        return _decoder.decode(raw)
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self.table:
+            yield key.decode() if isinstance(key, bytes) else key
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def team_of(self, rep_id: str) -> str:
+        """The rep's team, ``unassigned`` when the roster does not know the rep."""
+        entry = self.get(rep_id)
+        return UNASSIGNED if entry is None else entry.team
+
+    def upsert(self, rep_id: str, entry: RosterEntry) -> None:
+        """Store ``entry`` unless a newer record of the rep is already known (in-stream)."""
+        current = self.get(rep_id)
+        if current is None or (entry.at, entry.event_id) > (current.at, current.event_id):
+            self.table[rep_id] = _encoder.encode(entry)
