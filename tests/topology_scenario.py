@@ -129,6 +129,16 @@ _snapshot = msgspec.json.Decoder(KpiSnapshot)
 _violation = msgspec.json.Decoder(Violation)
 
 
+def comparable(latest: dict[str, bytes]) -> dict[str, KpiSnapshot]:
+    """Decoded snapshots without the KPIs that depend on arrival order by definition."""
+    found = {}
+    for key, raw in latest.items():
+        snapshot = _snapshot.decode(raw)
+        kpis = {k: v for k, v in snapshot.kpis.items() if k not in ORDER_DEPENDENT_KPIS}
+        found[key] = msgspec.structs.replace(snapshot, kpis=kpis)
+    return found
+
+
 def snapshot_mismatches(latest: dict[str, bytes], expected: Expected) -> list[str]:
     """Keys whose latest snapshot differs from the engine's figures (empty: all equal)."""
     wanted = {f"rep:{k}": v for k, v in expected.rep_kpis.items()}
