@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     kafka = commands.add_parser("kafka", help="manage the local single-node Kafka broker")
     kafka.add_argument("action", choices=["start", "stop", "status", "fetch"])
     run = commands.add_parser("run", help="the demo: local Kafka, worker, simulator, until Ctrl-C")
-    run.add_argument("--rate", type=float, default=100.0, help="simulated records per second")
+    run.add_argument("--rate", type=float, default=20.0, help="simulated records per second")
     run.add_argument("--teams", type=int, default=2, help="simulated teams")
     from simulator.cli import add_replay_arguments, add_simulate_arguments
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec
-from streams.stages import UNASSIGNED, RosterEntry
 
 from schemas.events import RepUpdated
+from streams.stages import UNASSIGNED, RosterEntry
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(RosterEntry)
