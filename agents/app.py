@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from agents import topics
 from agents.dead_letters import dead_letter_headers
 from agents.kafka_config import faust_broker_credentials
+from agents.kpi_metrics import KpiCollector
 from agents.metrics import IngestCollector, IngestCounters
 from agents.pipeline import Pipeline
 from agents.settings import Settings
@@ -61,6 +62,7 @@ class Latitude:
         self.pipeline = Pipeline(self.app, settings, policy, self.counters)
         self.app.agent(self.inputs, name="ingest")(self.ingest)
         register_views(self.app, self.pipeline)
+        self.registry.register(KpiCollector(self.pipeline, settings.per_rep_metrics))
 
     async def ingest(self, stream: faust.StreamT) -> None:
         """Decode every input record once; dead-letter what is invalid or late; route

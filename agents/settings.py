@@ -41,6 +41,7 @@ class Settings:
     live_clock: bool = True
     idle_advance_seconds: float = 60.0
     standby_replicas: int = 0
+    per_rep_metrics: bool = True
     log_level: str = "info"
     # Kafka security for real clusters; PLAINTEXT suits the local broker.
     security_protocol: str = "PLAINTEXT"

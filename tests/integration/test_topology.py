@@ -96,6 +96,15 @@ def test_end_to_end_equals_pure_engine(
     wait_for_violations(violations, expected, timeout=60)
     assert worker.metric("latitude_late_events_total") == expected.late
     assert worker.metric("latitude_dead_letters_total") == expected.bad + expected.late
+    # The KPI families on /metrics come from the same state as the snapshots.
+    for rep, kpis in expected.rep_kpis.items():
+        autonomy = kpis["autonomy_level"]
+        numerator = worker.metric("latitude_autonomy_level_numerator", rep=rep)
+        assert numerator == pytest.approx(autonomy.numerator), rep
+        if autonomy.value is not None:
+            value = worker.metric("latitude_autonomy_level_ratio", rep=rep)
+            assert value == pytest.approx(autonomy.value), rep
+    assert worker.metric("latitude_autonomy_level_target_ratio", team="team-a") == 0.8
 
 
 def test_replaying_the_same_file_twice_gives_identical_snapshots(
