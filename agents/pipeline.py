@@ -49,11 +49,13 @@ from streams.stages import (
 
 
 class PartitionTime(msgspec.Struct, array_like=True):
-    """An ingest partition's largest event time (µs), and whether records are still
-    waiting in it (its consumer is behind the partition's high watermark)."""
+    """An ingest partition's largest event time (µs), whether records are still waiting
+    in it (its consumer behind the high watermark), and when (wall clock, s) it last
+    saw a record."""
 
     at: int
     behind: bool
+    seen: float
 
 
 _clock_encoder = msgspec.msgpack.Encoder()
@@ -149,8 +151,11 @@ class Pipeline:
         if not entries:
             return Clock(wall_now, wall_now - self.lateness)
         now = max(max(entry.at for entry in entries), wall_now)
-        behind = [entry.at for entry in entries if entry.behind]
-        slowest = min(behind) if behind else now
+        # Caught up alone is not idle: a producer's next batch for this partition may
+        # still be on its way. Idle = caught up and quiet for a while.
+        quiet_since = time.time() - self.settings.idle_partition_seconds
+        holding = [e.at for e in entries if e.behind or e.seen > quiet_since]
+        slowest = min(holding) if holding else now
         return Clock(now, slowest - self.lateness)
 
     def admit(self, source: str, at: int, behind: bool) -> bool:
@@ -163,8 +168,12 @@ class Pipeline:
             known = _clock_decoder.decode(stored) if stored is not None else None
         seen = -1 if known is None else known.at
         late = at < seen - self.lateness
-        latest = PartitionTime(max(at, seen), behind)
-        if known is None or latest != known:
+        wall = time.time()
+        latest = PartitionTime(max(at, seen), behind, wall)
+        # Rewrite when the time or the backlog changed, or the last write is getting old.
+        if known is None or (latest.at, latest.behind) != (known.at, known.behind) or (
+            wall - known.seen > self.settings.idle_partition_seconds / 4
+        ):
             self._clock_seen[source] = latest
             self.clock[source] = _clock_encoder.encode(latest)
         return not late

@@ -40,6 +40,7 @@ class Settings:
     snapshot_interval_seconds: float = 2.0
     live_clock: bool = True
     idle_advance_seconds: float = 60.0
+    idle_partition_seconds: float = 10.0
     standby_replicas: int = 0
     per_rep_metrics: bool = True
     log_level: str = "info"
