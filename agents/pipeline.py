@@ -228,9 +228,7 @@ class Pipeline:
         self, stream: faust.StreamT, states: KeyedState[Any], stage: Any, due: DueIndex
     ) -> None:
         async for event in stream.events():
-            message = routing.decoder.decode(event.value)
-            partition = event.message.partition
-            clock = self._clock_for(message)
+            message, partition, clock = self._receive(event)
             if isinstance(message, routing.TickMsg):
                 for key in due.pop_due(partition, clock.now):
                     state = states.get(key)
@@ -269,9 +267,7 @@ class Pipeline:
     async def rep_agent(self, stream: faust.StreamT) -> None:
         """Rep aggregates: rep-keyed events and the deltas of the other stages."""
         async for event in stream.events():
-            message = routing.decoder.decode(event.value)
-            partition = event.message.partition
-            clock = self._clock_for(message)
+            message, partition, clock = self._receive(event)
             if isinstance(message, routing.TickMsg):
                 await self._rep_snapshots(partition, clock)
                 continue
@@ -312,9 +308,7 @@ class Pipeline:
     async def team_agent(self, stream: faust.StreamT) -> None:
         """Team aggregates from the summed figures of the team's reps."""
         async for event in stream.events():
-            message = routing.decoder.decode(event.value)
-            partition = event.message.partition
-            clock = self._clock_for(message)
+            message, partition, clock = self._receive(event)
             if isinstance(message, routing.TickMsg):
                 for team in self._keys_to_snapshot(self.teams, "team", partition, clock.now):
                     state = self.teams.get(team)
@@ -367,12 +361,14 @@ class Pipeline:
 
     # ------------------------------------------------------------------ time and rebalance
 
-    def _clock_for(self, message: routing.Routed) -> Clock:
-        """The clock to process ``message`` with: never behind what its sender knew."""
+    def _receive(self, event: faust.EventT) -> tuple[routing.Routed, int, Clock]:
+        """Decode a routed record; its partition and the clock to process it with,
+        never behind the stream time its sender knew."""
+        message = routing.decoder.decode(event.value)
         clock = self.clock_now()
         if message.now > clock.now:
-            return Clock(message.now, clock.watermark)
-        return clock
+            clock = Clock(message.now, clock.watermark)
+        return message, event.message.partition, clock
 
     async def send_ticks(self) -> None:
         """Ask each owned stage partition to run its time-driven work at stream time;
