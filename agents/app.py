@@ -19,6 +19,7 @@ from schemas.errors import Reason
 from streams.policy import load_policy
 from streams.policy_model import Policy, default_policy
 
+PRODUCER_LINGER_SECONDS = 0.005
 LATE_DETAIL = "occurred_at is older than its partition's stream time minus the lateness bound"
 
 
@@ -46,6 +47,9 @@ class Latitude:
             topic_disable_leader=True,
             consumer_auto_offset_reset="earliest",
             producer_max_request_size=topics.MAX_RECORD_BYTES,
+            # Every record fans out into several small stage messages: a few ms of
+            # linger sends them in batches instead of one request (and syscall) each.
+            producer_linger=PRODUCER_LINGER_SECONDS,
             autodiscover=False,
         )
         setup_prometheus_sensors(self.app, registry=self.registry, name_prefix="latitude_faust")
@@ -78,7 +82,7 @@ class Latitude:
             source = f"{message.topic}:{message.partition}"
             highwater = self.app.consumer.highwater(message.tp)
             behind = highwater is not None and message.offset + 1 < highwater
-            if not await self.pipeline.route(decoded, source, behind):
+            if not await self.pipeline.route(decoded, source, message.offset, behind):
                 await self.dead_letter(message, Reason.LATE, LATE_DETAIL, family, "TASK_PUT")
                 continue
             self.counters.accepted(family, decoded.__struct_config__.tag)

@@ -67,12 +67,21 @@ def main(argv: list[str] | None = None) -> int:
 def run_worker(settings: Settings) -> int:
     """Create missing topics, then run the Faust worker until it is stopped."""
     from agents.app import Latitude
+    from agents.local_state import close_local_state, open_local_state
     from agents.topics import ensure_topics
 
     ensure_topics(settings)
     latitude = Latitude(settings)
+    table_dir = Path(latitude.app.conf.tabledir)
+    open_local_state(table_dir)
     sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level]
-    latitude.app.main()
+    try:
+        latitude.app.main()
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            close_local_state(table_dir)
+        raise
+    close_local_state(table_dir)
     return 0
 
 

@@ -4,6 +4,11 @@ Faust writes a table's changelog to the partition of the event being processed, 
 key's state is only ever written while processing a message of that key's partition
 (its own message, or a tick sent to that partition). The cache holds decoded structs
 so the hot path never re-decodes; revoked partitions are dropped from it.
+
+Next to the stage's state, each key keeps what makes processing exactly-once over an
+at-least-once log (docs/topology.md, "Delivery"): the offset of the last record of its
+partition it processed, the last origin applied per source, and the messages recent
+records sent — in the same changelog record as the state, so they survive together.
 """
 
 from __future__ import annotations
@@ -15,10 +20,34 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 S = TypeVar("S")
+Outgoing = tuple[str, bytes, bytes]  # topic, key, value: a message exactly as sent
+
+
+class Entry(msgspec.Struct, Generic[S], array_like=True, gc=False):
+    """A key's state and its delivery memory. ``last``: offset (in the key's partition)
+    of the last record that changed it; ``applied``: per message source, the origin
+    (offset, seq) last applied; ``sent``: per record offset, what processing it sent,
+    kept until that offset is committed."""
+
+    state: S
+    last: int = -1
+    applied: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
+    sent: dict[int, list[Outgoing]] = msgspec.field(default_factory=dict)
+
+    def processed(self, offset: int) -> bool:
+        """True when the record at ``offset`` of this key's partition was processed
+        for this key already (a replay after a crash or a handover)."""
+        return offset <= self.last
+
+    def applied_before(self, source: str, offset: int, seq: int) -> bool:
+        """True when the message from ``source`` at (offset, seq) was applied already
+        (its sender replayed the record that sent it)."""
+        known = self.applied.get(source)
+        return known is not None and (offset, seq) <= known
 
 
 class KeyedState(Generic[S]):
-    """The states of one stage, keyed by str, stored msgpack-encoded in a Faust table."""
+    """The entries of one stage, keyed by str, stored msgpack-encoded in a Faust table."""
 
     def __init__(
         self,
@@ -27,28 +56,33 @@ class KeyedState(Generic[S]):
         partition_of: Callable[[str], int],
     ) -> None:
         self.table = table
-        self._decoder = msgspec.msgpack.Decoder(state_type)
+        self._decoder = msgspec.msgpack.Decoder(Entry[state_type])  # type: ignore[valid-type]
         self._encoder = msgspec.msgpack.Encoder()
         self._partition_of = partition_of
-        self._cache: dict[str, S] = {}
+        self._cache: dict[str, Entry[S]] = {}
         self._keys: dict[int, set[str]] = {}
         self._indexed: set[int] = set()
         self.dirty: dict[int, set[str]] = {}
 
-    def get(self, key: str) -> S | None:
-        """The key's state, or None when the key was never seen."""
-        state = self._cache.get(key)
-        if state is None:
+    def entry(self, key: str) -> Entry[S] | None:
+        """The key's entry, or None when the key was never seen."""
+        entry = self._cache.get(key)
+        if entry is None:
             raw = self.table.get(key)
             if raw is None:
                 return None
-            state = self._cache[key] = self._decoder.decode(raw)
-        return state
+            entry = self._cache[key] = self._decoder.decode(raw)
+        return entry
 
-    def put(self, key: str, state: S, partition: int) -> None:
-        """Store the key's state (in-stream only: the changelog goes to ``partition``)."""
-        self._cache[key] = state
-        self.table[key] = self._encoder.encode(state)
+    def get(self, key: str) -> S | None:
+        """The key's state, or None when the key was never seen."""
+        entry = self.entry(key)
+        return None if entry is None else entry.state
+
+    def put(self, key: str, entry: Entry[S], partition: int) -> None:
+        """Store the key's entry (in-stream only: the changelog goes to ``partition``)."""
+        self._cache[key] = entry
+        self.table[key] = self._encoder.encode(entry)
         self._keys.setdefault(partition, set()).add(key)
         self.dirty.setdefault(partition, set()).add(key)
 
@@ -63,6 +97,17 @@ class KeyedState(Generic[S]):
                     found.add(key)
             self._indexed.add(partition)
         return self._keys[partition]
+
+    def sent_since_commit(self, partition: int) -> list[Outgoing]:
+        """What records of ``partition`` sent and may not have been delivered (their
+        offsets were not committed when the key was last stored), in record order."""
+        found: list[tuple[int, str, list[Outgoing]]] = []
+        for key in self.keys_in(partition):
+            entry = self.entry(key)
+            if entry is not None:
+                found += [(offset, key, sent) for offset, sent in entry.sent.items()]
+        found.sort(key=lambda item: item[:2])
+        return [message for _, _, sent in found for message in sent]
 
     def take_dirty(self, partition: int) -> set[str]:
         """Keys of ``partition`` changed since the last call."""

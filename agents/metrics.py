@@ -20,6 +20,7 @@ class IngestCounters:
         self.consumed: Counter[tuple[str, str]] = Counter()
         self.dead_letters: Counter[tuple[str, str]] = Counter()
         self.duplicates: Counter[str] = Counter()
+        self.redeliveries: Counter[str] = Counter()
 
     def accepted(self, topic: str, event_type: str) -> None:
         """Count one decoded event."""
@@ -32,6 +33,12 @@ class IngestCounters:
     def duplicate(self, stage: str) -> None:
         """Count one event ignored by ``stage`` because its event_id was applied before."""
         self.duplicates[stage] += 1
+
+    def redelivered(self, stage: str) -> None:
+        """Count one record ``stage`` skipped because it had processed it, or applied
+        the message, before (Kafka's at-least-once redelivery after a crash or
+        handover; not a duplicate in the input)."""
+        self.redeliveries[stage] += 1
 
 
 class IngestCollector(Collector):
@@ -65,6 +72,15 @@ class IngestCollector(Collector):
         for stage, count in sorted(self._counters.duplicates.items()):
             duplicates.add_metric([stage], count)
         yield duplicates
+        redelivered = CounterMetricFamily(
+            "latitude_redelivered_records",
+            "Records skipped as redelivered after a crash or handover (processed or "
+            "applied before), by stage.",
+            labels=["stage"],
+        )
+        for stage, count in sorted(self._counters.redeliveries.items()):
+            redelivered.add_metric([stage], count)
+        yield redelivered
         late = CounterMetricFamily(
             "latitude_late_events",
             "Input events rejected as later than the lateness bound (also dead-lettered).",

@@ -12,10 +12,12 @@ from typing import Any
 
 import faust
 import msgspec
+from faust.types import TP
 
 from agents import routing, topics
-from agents.keyed_state import DueIndex, KeyedState
+from agents.keyed_state import DueIndex, Entry, KeyedState, Outgoing
 from agents.metrics import IngestCounters
+from agents.partition_clock import PartitionTime, judge, reassigned, watermark
 from agents.roster import RosterView, roster_entry
 from agents.settings import Settings
 from schemas.decode import encode
@@ -29,7 +31,7 @@ from schemas.events import (
     RepUpdated,
     SurveySubmitted,
 )
-from schemas.outputs import Alert, KpiSnapshot, Violation
+from schemas.outputs import Alert, KpiSnapshot
 from streams.clock import span_micros, to_micros
 from streams.notes import is_qualifying
 from streams.policy_model import Policy
@@ -47,19 +49,9 @@ from streams.stages import (
     TeamState,
 )
 
-
-class PartitionTime(msgspec.Struct, array_like=True):
-    """An ingest partition's largest event time (µs), whether records are still waiting
-    in it (its consumer behind the high watermark), and when (wall clock, s) it last
-    saw a record."""
-
-    at: int
-    behind: bool
-    seen: float
-
-
 _clock_encoder = msgspec.msgpack.Encoder()
 _clock_decoder = msgspec.msgpack.Decoder(PartitionTime)
+CLOCK_REFRESH_SECONDS = 0.5  # how stale other workers' partition times may be (W only lags)
 DECISION_EVENTS = (DiscountGranted, ApprovalRequested, ApprovalDecided)
 
 
@@ -85,7 +77,13 @@ class Pipeline:
         self.alerts = out(topics.ALERTS)
         self.roster = RosterView(self._table("roster", global_=True))
         self.clock = self._table("clock", global_=True)
-        self._clock_seen: dict[str, PartitionTime] = {}
+        self._inputs = {settings.topic(name) for name in topics.INPUT_TOPICS}
+        self._owned: dict[str, PartitionTime] = {}  # input partitions this worker reads
+        self._unloaded: set[str] = set()  # owned, their stored entry not read yet
+        self._others: dict[str, PartitionTime] = {}
+        self._others_read = 0.0
+        self._input_partitions: set[str] | None = None
+        self._recovered: set[tuple[str, int]] = set()
         self._wall_now: int | None = None
         self._last_now, self._last_moved = 0, time.monotonic()
         self._rep_team: dict[str, str] = {}
@@ -100,6 +98,13 @@ class Pipeline:
         self.account_due = DueIndex(self.accounts, self.account_stage.next_due)
         self.decision_due = DueIndex(self.decisions, self.decision_stage.next_due)
         self._sent: dict[str, bytes] = {}  # last snapshot sent per key: emit on change only
+        self._topics = {topic.get_topic_name(): topic for topic in (
+            self.by_account, self.by_deal, self.by_rep, self.by_team, self.violations)}
+        self._stage_topics = {self.by_account.get_topic_name(), self.by_deal.get_topic_name(),
+                              self.by_rep.get_topic_name(), self.by_team.get_topic_name()}
+        self._by_rep_name = self.by_rep.get_topic_name()
+        self._by_account_name = self.by_account.get_topic_name()
+        self._violations_name = self.violations.get_topic_name()
         self._tick_now: dict[str, int] = {}
         app.agent(self.by_account, name="account-stage")(self.account_agent)
         app.agent(self.by_deal, name="decision-stage")(self.decision_agent)
@@ -107,6 +112,7 @@ class Pipeline:
         app.agent(self.by_team, name="team-stage")(self.team_agent)
         app.timer(settings.snapshot_interval_seconds, name="ticks")(self.send_ticks)
         app.on_partitions_revoked.connect(self.on_revoked)
+        app.on_partitions_assigned.connect(self.on_assigned)
 
     # ------------------------------------------------------------------ wiring helpers
 
@@ -143,60 +149,63 @@ class Pipeline:
     # ------------------------------------------------------------------ stream time
 
     def clock_now(self) -> Clock:
-        """Stream time T (largest event time of any partition, or the idle wall clock)
-        and the watermark W: the slowest partition that still has records waiting holds
-        it back (all caught up: T), minus the lateness bound."""
-        entries = [_clock_decoder.decode(raw) for raw in self.clock.values()]
-        wall_now = self._wall_now or 0
-        if not entries:
-            return Clock(wall_now, wall_now - self.lateness)
-        now = max(max(entry.at for entry in entries), wall_now)
-        # Caught up alone is not idle: a producer's next batch for this partition may
-        # still be on its way. Idle = caught up and quiet for a while.
-        quiet_since = time.time() - self.settings.idle_partition_seconds
-        holding = [e.at for e in entries if e.behind or e.seen > quiet_since]
-        slowest = min(holding) if holding else now
-        return Clock(now, slowest - self.lateness)
-
-    def admit(self, source: str, at: int, behind: bool) -> bool:
-        """Judge an event of ``source`` (topic:partition) against that partition's own
-        stream time: False when it is late. Records the partition's time and whether it
-        is still behind (in-stream: writes the clock table when either changes)."""
-        known = self._clock_seen.get(source)
-        if known is None:
-            stored = self.clock.get(source)
-            known = _clock_decoder.decode(stored) if stored is not None else None
-        seen = -1 if known is None else known.at
-        late = at < seen - self.lateness
+        """Stream time T and the watermark W over every input partition: this worker's
+        own partitions as it tracks them, the others' as last read from the clock table
+        (re-read at most every CLOCK_REFRESH_SECONDS: a stale entry only holds W back)."""
         wall = time.time()
-        latest = PartitionTime(max(at, seen), behind, wall)
-        # Rewrite when the time or the backlog changed, or the last write is getting old.
-        if known is None or (latest.at, latest.behind) != (known.at, known.behind) or (
-            wall - known.seen > self.settings.idle_partition_seconds / 4
-        ):
-            self._clock_seen[source] = latest
+        if wall - self._others_read > CLOCK_REFRESH_SECONDS:
+            self._others_read = wall
+            self._others = {
+                key.decode() if isinstance(key, bytes) else key: _clock_decoder.decode(raw)
+                for key, raw in self.clock.items()
+            }
+        entries = {**self._others, **self._owned}
+        expected = self._input_partitions
+        complete = expected is not None and expected <= entries.keys()
+        return watermark(entries.values(), complete, self.lateness,
+                         wall - self.settings.idle_partition_seconds, self._wall_now or 0)
+
+    def admit(self, source: str, offset: int, at: int, behind: bool) -> bool:
+        """Judge the record at ``offset`` of ``source`` (topic:partition), event time
+        ``at``, against that partition's own stream time: False when it is late. A
+        replayed record gets its first verdict again. Writes the partition's entry to
+        the clock table (in-stream) when it changed or is getting old."""
+        wall = time.time()
+        known = self._owned.get(source)
+        if known is None or source in self._unloaded:
+            self._unloaded.discard(source)
+            stored = self.clock.get(source)
+            known = reassigned(_clock_decoder.decode(stored) if stored is not None else None,
+                               wall)
+        late, latest = judge(known, offset, at, self.lateness, behind, wall)
+        self._owned[source] = latest
+        if (latest.at, latest.hold, latest.behind, latest.late) != (
+            known.at, known.hold, known.behind, known.late
+        ) or wall - known.seen > self.settings.idle_partition_seconds / 4:
             self.clock[source] = _clock_encoder.encode(latest)
         return not late
 
     # ------------------------------------------------------------------ ingest routing
 
-    async def route(self, event: Event, source: str, behind: bool) -> bool:
-        """Send a validated event to the stages that own its keys (the roster also to
-        its table); False when the event is late for its partition and was not routed.
-        ``behind``: more records are already waiting in the event's partition."""
+    async def route(self, event: Event, source: str, offset: int, behind: bool) -> bool:
+        """Send a validated event (record ``offset`` of ``source``) to the stages that
+        own its keys (the roster also to its table); False when the event is late for
+        its partition and was not routed. ``behind``: more records are already waiting
+        in the event's partition."""
         at = to_micros(event.occurred_at)
-        if not self.admit(source, at, behind):
+        if not self.admit(source, offset, at, behind):
             return False
-        now = self.clock_now().now
+        now, mark = self.clock_now()
         if isinstance(event, RepUpdated):
             self.roster.upsert(event.rep_id, roster_entry(event, at))
         qualifying = None
         if isinstance(event, NoteLogged):
             qualifying = is_qualifying(event.body, self.policy.notes)
             event = msgspec.structs.replace(event, body="")  # the body goes no further
-        message = routing.encoder.encode(routing.EventMsg(event, now, qualifying))
-        for topic, key in self._destinations(event):
-            await topic.send(key=key.encode(), value=message)
+        for seq, (topic, key) in enumerate(self._destinations(event)):
+            origin = routing.Origin(source, offset, seq)
+            message = routing.EventMsg(event, now, mark, origin, qualifying)
+            await topic.send(key=key.encode(), value=routing.encoder.encode(message))
         return True
 
     def _destinations(self, event: Event) -> list[tuple[faust.TopicT, str]]:
@@ -229,40 +238,96 @@ class Pipeline:
     ) -> None:
         async for event in stream.events():
             message, partition, clock = self._receive(event)
+            record = event.message
+            await self._resend_after_recovery(states, record.topic, partition)
             if isinstance(message, routing.TickMsg):
                 for key in due.pop_due(partition, clock.now):
-                    state = states.get(key)
-                    if state is not None:
-                        await self._step(states, due, key, partition, stage.tick(state, clock))
+                    entry = states.entry(key)
+                    if entry is not None and not entry.processed(record.offset):
+                        await self._step(states, due, key, record, entry,
+                                         stage.tick(entry.state, clock), clock)
                 continue
             key = event.key.decode()
+            entry = self._fresh_entry(states, key, record.offset, message)
+            if entry is None:
+                continue
             if isinstance(message, routing.AccountMsg):
-                result = stage.apply(states.get(key), message.message, clock)
+                result = stage.apply(entry.state, message.message, clock)
             else:
                 assert isinstance(message, routing.EventMsg)
-                result = stage.apply(states.get(key), message.event, clock, message.qualifying)
-            await self._step(states, due, key, partition, result)
+                result = stage.apply(entry.state, message.event, clock, message.qualifying)
+            await self._step(states, due, key, record, entry, result, clock)
+
+    def _fresh_entry(
+        self, states: KeyedState[Any], key: str, offset: int, message: Any
+    ) -> Entry[Any] | None:
+        """The key's entry to process ``message`` (record ``offset``) with, or None when
+        it was processed or applied before: a replay, whose messages were sent again
+        at recovery, or a message its sender sent again."""
+        entry = states.entry(key)
+        origin = message.origin
+        if entry is None:
+            entry = Entry(None)
+        elif entry.processed(offset) or entry.applied_before(
+            origin.source, origin.offset, origin.seq
+        ):
+            self.counters.redelivered(states.table.name)
+            return None
+        entry.applied[origin.source] = (origin.offset, origin.seq)
+        return entry
 
     async def _step(
-        self, states: KeyedState[Any], due: DueIndex, key: str, partition: int,
-        result: StepResult[Any],
+        self, states: KeyedState[Any], due: DueIndex, key: str, record: Any,
+        entry: Entry[Any], result: StepResult[Any], clock: Clock,
     ) -> None:
+        """Store the key's new state with what it sends (kept until the record's offset
+        is committed), then send it."""
         if result.outcome == "duplicate":
             self.counters.duplicate(states.table.name)
-        states.put(key, result.state, partition)
-        due.schedule(partition, key, result.state)
-        now = self.clock_now().now
+        source = f"{record.topic}:{record.partition}"
+        outgoing: list[Outgoing] = []
         for rep_message in result.to_reps:
-            await self.by_rep.send(
-                key=rep_message.rep_id.encode(),
-                value=routing.encoder.encode(routing.DeltaMsg(rep_message, now)),
-            )
+            origin = routing.Origin(source, record.offset, len(outgoing))
+            value = routing.DeltaMsg(rep_message, clock.now, clock.watermark, origin)
+            outgoing.append((self._by_rep_name, rep_message.rep_id.encode(),
+                             routing.encoder.encode(value)))
         for account_message in result.to_accounts:
-            await self.by_account.send(
-                key=account_message.account_id.encode(),
-                value=routing.encoder.encode(routing.AccountMsg(account_message, now)),
-            )
-        await self.send_violations(result.violations)
+            origin = routing.Origin(source, record.offset, len(outgoing))
+            value = routing.AccountMsg(account_message, clock.now, clock.watermark, origin)
+            outgoing.append((self._by_account_name, account_message.account_id.encode(),
+                             routing.encoder.encode(value)))
+        for violation in result.violations:
+            outgoing.append((self._violations_name, violation.violation_id.encode(),
+                             encode(violation)))
+        committed = self._committed(record.tp)
+        entry.state, entry.last = result.state, record.offset
+        entry.sent = {o: sent for o, sent in entry.sent.items() if o >= committed}
+        if outgoing:
+            entry.sent[record.offset] = outgoing
+        states.put(key, entry, record.partition)
+        due.schedule(record.partition, key, result.state)
+        await self._send_all(outgoing)
+
+    async def _send_all(self, outgoing: list[Outgoing]) -> None:
+        for topic, key, value in outgoing:
+            await self._topics[topic].send(key=key, value=value)
+
+    async def _resend_after_recovery(
+        self, states: KeyedState[Any], topic: str, partition: int
+    ) -> None:
+        """On a partition's first record since it was assigned, send again what its
+        records sent after the last commit: a crash may have lost those messages while
+        the state that remembers sending them survived. Receivers drop what they had."""
+        if (topic, partition) in self._recovered:
+            return
+        self._recovered.add((topic, partition))
+        await self._send_all(states.sent_since_commit(partition))
+
+    def _committed(self, tp: Any) -> int:
+        """The committed offset of ``tp`` (0 when none yet). Faust keeps it on its
+        consumer without a public accessor."""
+        committed = self.app.consumer._committed_offset.get(tp)
+        return committed if committed is not None else 0
 
     async def rep_agent(self, stream: faust.StreamT) -> None:
         """Rep aggregates: rep-keyed events and the deltas of the other stages."""
@@ -272,37 +337,41 @@ class Pipeline:
                 await self._rep_snapshots(partition, clock)
                 continue
             key = event.key.decode()
+            entry = self._fresh_entry(self.reps, key, event.message.offset, message)
+            if entry is None:
+                continue
             item = message.event if isinstance(message, routing.EventMsg) else message.message
             qualifying = message.qualifying if isinstance(message, routing.EventMsg) else None
-            result = self.rep_stage.apply(self.reps.get(key), item, clock, qualifying)
+            result = self.rep_stage.apply(entry.state, item, clock, qualifying)
             if result.outcome == "duplicate":
                 self.counters.duplicate("reps")
-            self.reps.put(key, result.state, partition)
+            entry.state, entry.last = result.state, event.message.offset
+            self.reps.put(key, entry, partition)
 
     async def _rep_snapshots(self, partition: int, clock: Clock) -> None:
         for rep_id in self._keys_to_snapshot(self.reps, "rep", partition, clock.now):
-            state = self.reps.get(rep_id)
-            if state is None:
+            entry = self.reps.entry(rep_id)
+            if entry is None:
                 continue
             team = self.roster.team_of(rep_id)
-            state, snapshot, alerts, figures = self.rep_stage.snapshot(
-                state, rep_id, team, clock
+            entry.state, snapshot, alerts, figures = self.rep_stage.snapshot(
+                entry.state, rep_id, team, clock
             )
-            self.reps.put(rep_id, state, partition)
+            self.reps.put(rep_id, entry, partition)
             if await self._send_snapshot(f"rep:{rep_id}", snapshot):
                 previous = self._rep_team.get(rep_id)
                 if previous is not None and previous != team:
-                    await self._send_figures(previous, rep_id, None, clock.now)
+                    await self._send_figures(previous, rep_id, None, clock)
                 self._rep_team[rep_id] = team
-                await self._send_figures(team, rep_id, figures, clock.now)
+                await self._send_figures(team, rep_id, figures, clock)
             await self.send_alerts(alerts)
 
     async def _send_figures(
-        self, team: str, rep_id: str, figures: RepFigures | None, now: int
+        self, team: str, rep_id: str, figures: RepFigures | None, clock: Clock
     ) -> None:
         await self.by_team.send(
             key=team.encode(),
-            value=routing.encoder.encode(routing.FiguresMsg(rep_id, figures, now)),
+            value=routing.encoder.encode(routing.FiguresMsg(rep_id, figures, *clock)),
         )
 
     async def team_agent(self, stream: faust.StreamT) -> None:
@@ -311,18 +380,22 @@ class Pipeline:
             message, partition, clock = self._receive(event)
             if isinstance(message, routing.TickMsg):
                 for team in self._keys_to_snapshot(self.teams, "team", partition, clock.now):
-                    state = self.teams.get(team)
-                    if state is None:
+                    entry = self.teams.entry(team)
+                    if entry is None:
                         continue
-                    state, snapshot, alerts = self.team_stage.snapshot(state, team, clock)
-                    self.teams.put(team, state, partition)
+                    entry.state, snapshot, alerts = self.team_stage.snapshot(
+                        entry.state, team, clock
+                    )
+                    self.teams.put(team, entry, partition)
                     await self._send_snapshot(f"team:{team}", snapshot)
                     await self.send_alerts(alerts)
                 continue
             assert isinstance(message, routing.FiguresMsg)
             team = event.key.decode()
-            state = self.team_stage.update(self.teams.get(team), message.rep_id, message.figures)
-            self.teams.put(team, state, partition)
+            entry = self.teams.entry(team) or Entry(None)
+            # Figures replace a rep's previous ones: applying them twice changes nothing.
+            entry.state = self.team_stage.update(entry.state, message.rep_id, message.figures)
+            self.teams.put(team, entry, partition)
 
     def _keys_to_snapshot(
         self, states: KeyedState[Any], scope: str, partition: int, now: int
@@ -337,13 +410,6 @@ class Pipeline:
         return sorted(dirty)
 
     # ------------------------------------------------------------------ outputs
-
-    async def send_violations(self, violations: list[Violation]) -> None:
-        """Violations keyed by their stable id: a replay overwrites, never adds."""
-        for violation in violations:
-            await self.violations.send(
-                key=violation.violation_id.encode(), value=encode(violation)
-            )
 
     async def send_alerts(self, alerts: list[Alert]) -> None:
         """Alert transitions keyed by alert id (firing, later resolved)."""
@@ -362,39 +428,68 @@ class Pipeline:
     # ------------------------------------------------------------------ time and rebalance
 
     def _receive(self, event: faust.EventT) -> tuple[routing.Routed, int, Clock]:
-        """Decode a routed record; its partition and the clock to process it with,
-        never behind the stream time its sender knew."""
+        """Decode a routed record; its partition and the clock to process it with: the
+        record's own, so processing it again after a crash does exactly the same."""
         message = routing.decoder.decode(event.value)
-        clock = self.clock_now()
-        if message.now > clock.now:
-            clock = Clock(message.now, clock.watermark)
-        return message, event.message.partition, clock
+        return message, event.message.partition, Clock(message.now, message.watermark)
 
     async def send_ticks(self) -> None:
         """Ask each owned stage partition to run its time-driven work at stream time;
         live and idle, stream time follows the wall clock."""
-        now = self.clock_now().now
+        await self._refresh_inputs()
+        clock = self.clock_now()
         if self.settings.live_clock:
-            if now != self._last_now:
-                self._last_now, self._last_moved = now, time.monotonic()
+            if clock.now != self._last_now:
+                self._last_now, self._last_moved = clock.now, time.monotonic()
             elif time.monotonic() - self._last_moved > self.settings.idle_advance_seconds:
                 self._wall_now = int(time.time() * 1_000_000)
-                now = max(now, self._wall_now)
-        if not now:
+                clock = self.clock_now()
+        if not clock.now:
             return
-        tick = routing.encoder.encode(routing.TickMsg(now))
-        wanted = {t.get_topic_name(): t for t in (self.by_account, self.by_deal, self.by_rep,
-                                                  self.by_team)}
+        tick = routing.encoder.encode(routing.TickMsg(*clock))
         for tp in self.app.assignor.assigned_actives():
-            topic = wanted.get(tp.topic)
-            if topic is not None:
-                await topic.send(value=tick, partition=tp.partition)
+            if tp.topic in self._stage_topics:
+                await self._topics[tp.topic].send(value=tick, partition=tp.partition)
+
+    async def _refresh_inputs(self) -> None:
+        """Learn every input partition (W waits for all of them), and which owned ones
+        have nothing waiting although no record came yet (empty or consumed before a
+        restart): those stop holding W once quiet."""
+        counts = {name: self.app.consumer.topic_partitions(name) for name in self._inputs}
+        if all(count is not None for count in counts.values()):
+            self._input_partitions = {
+                f"{name}:{partition}" for name, count in counts.items()
+                for partition in range(count or 0)
+            }
+        for source, owned in list(self._owned.items()):
+            if not owned.behind:
+                continue
+            name, partition = source.rsplit(":", 1)
+            tp = TP(name, int(partition))
+            highwater = self.app.consumer.highwater(tp)
+            position = await self.app.consumer.position(tp)
+            if highwater is not None and position is not None and position >= highwater:
+                self._owned[source] = msgspec.structs.replace(owned, behind=False)
+
+    async def on_assigned(self, app: faust.App, assigned: set[Any], **_: Any) -> None:
+        """Owned input partitions hold W at NEVER until their records (replayed or new)
+        show where they are; a stage partition resends its uncommitted messages first."""
+        wall = time.time()
+        for tp in assigned:
+            if tp.topic in self._inputs:
+                source = f"{tp.topic}:{tp.partition}"
+                self._owned[source] = PartitionTime(seen=wall)
+                self._unloaded.add(source)
 
     async def on_revoked(self, app: faust.App, revoked: set[Any], **_: Any) -> None:
         """Drop cached state and indexes of partitions now owned elsewhere."""
         by_topic: dict[str, set[int]] = {}
         for tp in revoked:
             by_topic.setdefault(tp.topic, set()).add(tp.partition)
+            source = f"{tp.topic}:{tp.partition}"
+            self._owned.pop(source, None)
+            self._unloaded.discard(source)
+            self._recovered.discard((tp.topic, tp.partition))
         for topic, states, due in (
             (self.by_account, self.accounts, self.account_due),
             (self.by_deal, self.decisions, self.decision_due),

@@ -1,8 +1,12 @@
 """Records on Latitude's internal repartition topics, msgpack-encoded.
 
-Each carries the stream time its sender knew, so a stage never runs behind the stream
-it is fed from. Note bodies never travel: the ingest agent judges note quality and
-forwards the note with an empty body and the verdict.
+Each carries the clock its sender knew (stream time and watermark): a stage processes a
+record with the record's own clock, so processing it again after a crash gives exactly
+the same result. Messages between stages also carry their origin — the partition and
+offset of the record whose processing sent them, and their position among its
+messages — so a receiver applies each exactly once (docs/topology.md, "Delivery").
+Note bodies never travel: the ingest agent judges note quality and forwards the note
+with an empty body and the verdict.
 """
 
 from __future__ import annotations
@@ -13,11 +17,23 @@ from schemas.events import Event
 from streams.stages import AccountMessage, RepFigures, RepMessage
 
 
+class Origin(msgspec.Struct, array_like=True, gc=False, frozen=True):
+    """Where a message comes from: ``source`` ("topic:partition") and ``offset`` of the
+    record whose processing sent it, and ``seq``, its position among that record's
+    messages. Per source, a receiver sees these in increasing order."""
+
+    source: str
+    offset: int
+    seq: int
+
+
 class EventMsg(msgspec.Struct, tag="e", array_like=True):
     """A validated input event routed to the stage that owns its key."""
 
     event: Event
     now: int
+    watermark: int
+    origin: Origin
     qualifying: bool | None = None
 
 
@@ -26,6 +42,8 @@ class DeltaMsg(msgspec.Struct, tag="d", array_like=True):
 
     message: RepMessage
     now: int
+    watermark: int
+    origin: Origin
 
 
 class AccountMsg(msgspec.Struct, tag="a", array_like=True):
@@ -33,6 +51,8 @@ class AccountMsg(msgspec.Struct, tag="a", array_like=True):
 
     message: AccountMessage
     now: int
+    watermark: int
+    origin: Origin
 
 
 class FiguresMsg(msgspec.Struct, tag="f", array_like=True):
@@ -41,12 +61,14 @@ class FiguresMsg(msgspec.Struct, tag="f", array_like=True):
     rep_id: str
     figures: RepFigures | None
     now: int
+    watermark: int
 
 
 class TickMsg(msgspec.Struct, tag="t", array_like=True):
     """Sent to each owned partition on a timer: run time-driven rules and emit snapshots."""
 
     now: int
+    watermark: int
 
 
 Routed = EventMsg | DeltaMsg | AccountMsg | FiguresMsg | TickMsg

@@ -67,28 +67,24 @@ class WorkerProcess:
             raise AssertionError(f"worker exited early:\n{self.log_tail()}")
         return self.metrics_text() is not None
 
-    def metrics_text(self) -> str | None:
+    def metrics_text(self, timeout: float = 2.0) -> str | None:
         """The /metrics page, or None while the worker is not answering."""
         try:
-            with urllib.request.urlopen(self.base_url + "/metrics", timeout=2) as response:
+            with urllib.request.urlopen(self.base_url + "/metrics", timeout=timeout) as response:
                 return response.read().decode()
         except (urllib.error.URLError, OSError):
             return None
 
     def metric(self, name: str, **labels: str) -> float:
-        """The sum of the samples of ``name`` whose labels include ``labels``."""
-        text = self.metrics_text() or ""
-        total = 0.0
-        for line in text.splitlines():
-            if not line.startswith(name) or line.startswith("#"):
-                continue
-            head, value = line.rsplit(" ", 1)
-            sample_name = head.split("{", 1)[0]
-            if sample_name != name:
-                continue
-            if all(f'{key}="{val}"' in head for key, val in labels.items()):
-                total += float(value)
-        return total
+        """The sum of the samples of ``name`` whose labels include ``labels`` (0 while
+        the worker is not answering: for polling)."""
+        return sample(self.metrics_text() or "", name, **labels)
+
+    def scrape(self, timeout: float = 30.0) -> str:
+        """The /metrics page; fails when the worker does not answer within ``timeout``."""
+        text = self.metrics_text(timeout)
+        assert text is not None, f"{self.base_url}/metrics did not answer in {timeout:.0f}s"
+        return text
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> None:
         """Stop the worker (SIGTERM by default) and wait for it to exit."""
@@ -103,6 +99,21 @@ class WorkerProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` in a /metrics page whose labels include
+    ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, value = line.rsplit(" ", 1)
+        if head.split("{", 1)[0] == name and all(
+            f'{key}="{val}"' in head for key, val in labels.items()
+        ):
+            total += float(value)
+    return total
 
 
 def worker_env(bootstrap: str, prefix: str, data_dir: Path, **extra: str) -> dict[str, str]:

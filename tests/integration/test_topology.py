@@ -1,8 +1,11 @@
-"""The stream topology on the real broker: the same file replayed twice from scratch
-gives identical KPI snapshots, equal to what the pure engine computes from it."""
+"""The stream topology on the real broker: final KPI snapshots and violations equal what
+the pure engine computes from the same deliveries — plainly, across a SIGKILL, with two
+workers sharing the partitions, and identically when the same file is replayed."""
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +18,49 @@ from tests.topology_scenario import (
     expected_results,
     produce,
     wait_for_snapshots,
+    wait_for_violations,
 )
-from tests.worker_process import WorkerProcess, wait_for, worker_env
+from tests.worker_process import WorkerProcess, sample, wait_for, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
+StartWorker = Callable[..., WorkerProcess]
 TOPOLOGY_SETTINGS = {
     "LATITUDE_SNAPSHOT_INTERVAL_SECONDS": "1",
     "LATITUDE_LIVE_CLOCK": "false",
 }
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    built = build_scenario(11, teams=4, reps_per_team=9, activity=10.0)
+    assert len(built.records) >= 50_000, len(built.records)
+    return built
+
+
+@pytest.fixture
+def start_worker(
+    kafka_bootstrap: str, unique_topic_prefix: str, tmp_path: Path
+) -> Iterator[StartWorker]:
+    workers: list[WorkerProcess] = []
+
+    def start(name: str = "w1", partitions: int = 4) -> WorkerProcess:
+        # Same prefix: every worker of a test shares the topics and the consumer group.
+        env = worker_env(
+            kafka_bootstrap,
+            unique_topic_prefix,
+            tmp_path / f"data-{name}",
+            LATITUDE_TOPIC_PARTITIONS=str(partitions),
+            **TOPOLOGY_SETTINGS,
+        )
+        worker = WorkerProcess(env=env, log_path=tmp_path / f"{name}.log")
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
 
 
 def _readers(bootstrap: str, prefix: str) -> tuple[TopicReader, TopicReader]:
@@ -43,6 +80,84 @@ def _produce_setup(worker: WorkerProcess, bootstrap: str, scenario: Scenario) ->
         60,
         "the roster consumed",
     )
+
+
+def test_end_to_end_equals_pure_engine(
+    start_worker: StartWorker,
+    kafka_bootstrap: str,
+    unique_topic_prefix: str,
+    scenario: Scenario,
+) -> None:
+    expected = expected_results(scenario)
+    worker = start_worker()
+    _produce_setup(worker, kafka_bootstrap, scenario)
+    produce(kafka_bootstrap, worker.env["LATITUDE_TOPIC_PREFIX"], scenario.activity)
+    snapshots, violations = _readers(kafka_bootstrap, unique_topic_prefix)
+    wait_for_snapshots(snapshots, expected, timeout=300)
+    wait_for_violations(violations, expected, timeout=60)
+    page = worker.scrape()
+    assert sample(page, "latitude_late_events_total") == expected.late
+    assert sample(page, "latitude_dead_letters_total") == expected.bad + expected.late
+    # The KPI families on /metrics come from the same state as the snapshots.
+    for rep, kpis in expected.rep_kpis.items():
+        autonomy = kpis["autonomy_level"]
+        numerator = sample(page, "latitude_autonomy_level_numerator", rep=rep)
+        assert numerator == pytest.approx(autonomy.numerator), rep
+        if autonomy.value is not None:
+            value = sample(page, "latitude_autonomy_level_ratio", rep=rep)
+            assert value == pytest.approx(autonomy.value), rep
+    assert sample(page, "latitude_autonomy_level_target_ratio", team="team-a") == 0.8
+
+
+def test_sigkill_mid_scenario_changes_nothing(
+    start_worker: StartWorker,
+    kafka_bootstrap: str,
+    unique_topic_prefix: str,
+    scenario: Scenario,
+) -> None:
+    expected = expected_results(scenario)
+    worker = start_worker()
+    _produce_setup(worker, kafka_bootstrap, scenario)
+    prefix = worker.env["LATITUDE_TOPIC_PREFIX"]
+    half = len(scenario.activity) // 2
+    produce(kafka_bootstrap, prefix, scenario.activity[:half])
+    wait_for(
+        lambda: worker.metric("latitude_events_consumed_total") > half // 3,
+        120,
+        "the worker in the middle of the first half",
+    )
+    worker.stop(signal.SIGKILL)
+    produce(kafka_bootstrap, prefix, scenario.activity[half:])
+    worker.start()
+    snapshots, violations = _readers(kafka_bootstrap, unique_topic_prefix)
+    wait_for_snapshots(snapshots, expected, timeout=300)
+    wait_for_violations(violations, expected, timeout=60)
+
+
+def test_two_workers_share_and_hand_over_partitions(
+    start_worker: StartWorker,
+    kafka_bootstrap: str,
+    unique_topic_prefix: str,
+    scenario: Scenario,
+) -> None:
+    expected = expected_results(scenario)
+    first = start_worker("w1", partitions=8)
+    second = start_worker("w2", partitions=8)
+    _produce_setup(first, kafka_bootstrap, scenario)
+    prefix = first.env["LATITUDE_TOPIC_PREFIX"]
+    half = len(scenario.activity) // 2
+    produce(kafka_bootstrap, prefix, scenario.activity[:half])
+    wait_for(
+        lambda: first.metric("latitude_events_consumed_total") > 0
+        and second.metric("latitude_events_consumed_total") > 0,
+        120,
+        "both workers consuming",
+    )
+    second.stop()  # graceful: its partitions and their state move to the first worker
+    produce(kafka_bootstrap, prefix, scenario.activity[half:])
+    snapshots, violations = _readers(kafka_bootstrap, unique_topic_prefix)
+    wait_for_snapshots(snapshots, expected, timeout=300)
+    wait_for_violations(violations, expected, timeout=60)
 
 
 def test_replaying_the_same_file_twice_gives_identical_snapshots(
