@@ -98,14 +98,17 @@ class KeyedState(Generic[S]):
             self._indexed.add(partition)
         return self._keys[partition]
 
-    def sent_since_commit(self, partition: int) -> list[Outgoing]:
+    def sent_since_commit(
+        self, partition: int, key_order: Callable[[str], Any] = str
+    ) -> list[Outgoing]:
         """What records of ``partition`` sent and may not have been delivered (their
-        offsets were not committed when the key was last stored), in record order."""
-        found: list[tuple[int, str, list[Outgoing]]] = []
+        offsets were not committed when the key was last stored), in record order, and
+        by ``key_order`` among the keys one record (a tick) changed."""
+        found: list[tuple[int, Any, list[Outgoing]]] = []
         for key in self.keys_in(partition):
             entry = self.entry(key)
             if entry is not None:
-                found += [(offset, key, sent) for offset, sent in entry.sent.items()]
+                found += [(offset, key_order(key), sent) for offset, sent in entry.sent.items()]
         found.sort(key=lambda item: item[:2])
         return [message for _, _, sent in found for message in sent]
 

@@ -241,7 +241,8 @@ class Pipeline:
             record = event.message
             await self._resend_after_recovery(states, record.topic, partition)
             if isinstance(message, routing.TickMsg):
-                for key in due.pop_due(partition, clock.now):
+                # In origin order: a tick's messages from several keys share its offset.
+                for key in sorted(due.pop_due(partition, clock.now), key=routing.first_seq):
                     entry = states.entry(key)
                     if entry is not None and not entry.processed(record.offset):
                         await self._step(states, due, key, record, entry,
@@ -286,13 +287,14 @@ class Pipeline:
             self.counters.duplicate(states.table.name)
         source = f"{record.topic}:{record.partition}"
         outgoing: list[Outgoing] = []
+        first = routing.first_seq(key)
         for rep_message in result.to_reps:
-            origin = routing.Origin(source, record.offset, len(outgoing))
+            origin = routing.Origin(source, record.offset, first + len(outgoing))
             value = routing.DeltaMsg(rep_message, clock.now, clock.watermark, origin)
             outgoing.append((self._by_rep_name, rep_message.rep_id.encode(),
                              routing.encoder.encode(value)))
         for account_message in result.to_accounts:
-            origin = routing.Origin(source, record.offset, len(outgoing))
+            origin = routing.Origin(source, record.offset, first + len(outgoing))
             value = routing.AccountMsg(account_message, clock.now, clock.watermark, origin)
             outgoing.append((self._by_account_name, account_message.account_id.encode(),
                              routing.encoder.encode(value)))
@@ -321,7 +323,7 @@ class Pipeline:
         if (topic, partition) in self._recovered:
             return
         self._recovered.add((topic, partition))
-        await self._send_all(states.sent_since_commit(partition))
+        await self._send_all(states.sent_since_commit(partition, routing.first_seq))
 
     def _committed(self, tp: Any) -> int:
         """The committed offset of ``tp`` (0 when none yet). Faust keeps it on its
