@@ -18,6 +18,7 @@ from agents.keyed_state import DueIndex, KeyedState
 from agents.metrics import IngestCounters
 from agents.roster import RosterView, roster_entry
 from agents.settings import Settings
+from agents.snapshot_latency import SnapshotLatency
 from schemas.decode import encode
 from schemas.events import (
     ApprovalDecided,
@@ -67,10 +68,12 @@ class Pipeline:
     """Topics, tables and agents of one Latitude worker."""
 
     def __init__(
-        self, app: faust.App, settings: Settings, policy: Policy, counters: IngestCounters
+        self, app: faust.App, settings: Settings, policy: Policy, counters: IngestCounters,
+        latency: SnapshotLatency,
     ) -> None:
         self.app = app
         self.counters = counters
+        self.latency = latency
         self.settings = settings
         self.policy = policy
         self.lateness = span_micros(policy.lateness_days)
@@ -278,6 +281,7 @@ class Pipeline:
             if result.outcome == "duplicate":
                 self.counters.duplicate("reps")
             self.reps.put(key, result.state, partition)
+            self.latency.changed(f"rep:{key}")
 
     async def _rep_snapshots(self, partition: int, clock: Clock) -> None:
         for rep_id in self._keys_to_snapshot(self.reps, "rep", partition, clock.now):
@@ -323,6 +327,7 @@ class Pipeline:
             team = event.key.decode()
             state = self.team_stage.update(self.teams.get(team), message.rep_id, message.figures)
             self.teams.put(team, state, partition)
+            self.latency.changed(f"team:{team}")
 
     def _keys_to_snapshot(
         self, states: KeyedState[Any], scope: str, partition: int, now: int
@@ -354,9 +359,11 @@ class Pipeline:
         """Send a snapshot when it differs from the last one sent for ``key``."""
         value = encode(snapshot)
         if self._sent.get(key) == value:
+            self.latency.unchanged(key)
             return False
         self._sent[key] = value
         await self.snapshots.send(key=key.encode(), value=value)
+        self.latency.published(key)
         return True
 
     # ------------------------------------------------------------------ time and rebalance
