@@ -7,12 +7,14 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
 from agents import topics
+from agents.consumer_lag import REFRESH_SECONDS, ConsumerLag
 from agents.dead_letters import dead_letter_headers
 from agents.kafka_config import faust_broker_credentials
 from agents.kpi_metrics import KpiCollector
 from agents.metrics import IngestCollector, IngestCounters
 from agents.pipeline import Pipeline
 from agents.settings import Settings
+from agents.snapshot_latency import SnapshotLatency
 from agents.web import register_views
 from schemas.decode import InvalidEvent, decode
 from schemas.errors import Reason
@@ -63,10 +65,14 @@ class Latitude:
         self.dead_letters = self.app.topic(
             settings.topic(topics.DEAD_LETTERS), key_serializer="raw", value_serializer="raw"
         )
-        self.pipeline = Pipeline(self.app, settings, policy, self.counters)
+        latency = SnapshotLatency(self.registry)
+        self.pipeline = Pipeline(self.app, settings, policy, self.counters, latency)
         self.app.agent(self.inputs, name="ingest")(self.ingest)
         register_views(self.app, self.pipeline)
         self.registry.register(KpiCollector(self.pipeline, settings.per_rep_metrics))
+        self.consumer_lag = ConsumerLag({settings.topic(n): n for n in topics.INPUT_TOPICS})
+        self.registry.register(self.consumer_lag)
+        self.app.timer(REFRESH_SECONDS, name="consumer-lag")(self.refresh_consumer_lag)
 
     async def ingest(self, stream: faust.StreamT) -> None:
         """Decode every input record once; dead-letter what is invalid or late; route
@@ -86,6 +92,10 @@ class Latitude:
                 await self.dead_letter(message, Reason.LATE, LATE_DETAIL, family, "TASK_PUT")
                 continue
             self.counters.accepted(family, decoded.__struct_config__.tag)
+
+    async def refresh_consumer_lag(self) -> None:
+        """Cache the input partitions' lag for /metrics (which must not await Kafka)."""
+        await self.consumer_lag.refresh(self.app.consumer)
 
     async def dead_letter(
         self,

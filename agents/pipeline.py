@@ -20,6 +20,7 @@ from agents.metrics import IngestCounters
 from agents.partition_clock import PartitionTime, judge, reassigned, watermark
 from agents.roster import RosterView, roster_entry
 from agents.settings import Settings
+from agents.snapshot_latency import SnapshotLatency
 from schemas.decode import encode
 from schemas.events import (
     ApprovalDecided,
@@ -59,10 +60,12 @@ class Pipeline:
     """Topics, tables and agents of one Latitude worker."""
 
     def __init__(
-        self, app: faust.App, settings: Settings, policy: Policy, counters: IngestCounters
+        self, app: faust.App, settings: Settings, policy: Policy, counters: IngestCounters,
+        latency: SnapshotLatency,
     ) -> None:
         self.app = app
         self.counters = counters
+        self.latency = latency
         self.settings = settings
         self.policy = policy
         self.lateness = span_micros(policy.lateness_days)
@@ -349,6 +352,7 @@ class Pipeline:
                 self.counters.duplicate("reps")
             entry.state, entry.last = result.state, event.message.offset
             self.reps.put(key, entry, partition)
+            self.latency.changed(f"rep:{key}")
 
     async def _rep_snapshots(self, partition: int, clock: Clock) -> None:
         for rep_id in self._keys_to_snapshot(self.reps, "rep", partition, clock.now):
@@ -398,6 +402,7 @@ class Pipeline:
             # Figures replace a rep's previous ones: applying them twice changes nothing.
             entry.state = self.team_stage.update(entry.state, message.rep_id, message.figures)
             self.teams.put(team, entry, partition)
+            self.latency.changed(f"team:{team}")
 
     def _keys_to_snapshot(
         self, states: KeyedState[Any], scope: str, partition: int, now: int
@@ -422,9 +427,11 @@ class Pipeline:
         """Send a snapshot when it differs from the last one sent for ``key``."""
         value = encode(snapshot)
         if self._sent.get(key) == value:
+            self.latency.unchanged(key)
             return False
         self._sent[key] = value
         await self.snapshots.send(key=key.encode(), value=value)
+        self.latency.published(key)
         return True
 
     # ------------------------------------------------------------------ time and rebalance

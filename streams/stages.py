@@ -578,6 +578,9 @@ class RepState(k.RepState, kw_only=True, gc=False):
     recent: list[Violation] = msgspec.field(default_factory=list)  # newest first
     alerts: dict[str, _Firing] = msgspec.field(default_factory=dict)  # kpi -> firing
     swept: int = NEVER
+    # Never pruned, so Prometheus can export them as counters (docs/metrics.md).
+    violation_totals: dict[str, int] = msgspec.field(default_factory=dict)  # rule -> count
+    last_activity: int = NEVER  # µs: latest event time of the rep's own activity
 
 
 _RECORDERS: dict[type, Callable[[k.RepState, Any, int], None]] = {
@@ -601,6 +604,7 @@ class RepStage(_Roster):
             k.apply_delta(state, item)
         elif kind is Touch:
             k.touch(state, item.account_id, item.day)
+            _active(state, item.day * DAY_US)  # a deal update is known to the day only
         elif kind is NoteDay:
             if state.note_days.get(item.account_id, NEVER) < item.day:
                 state.note_days[item.account_id] = item.day
@@ -610,6 +614,7 @@ class RepStage(_Roster):
             if item.event_id in state.seen:
                 return StepResult(state, "duplicate", [], [], [])
             self._counted(state, item)
+            _active(state, item.at)
             self._remember(state, item.event_id, item.at, clock)
         else:
             if item.event_id in state.seen:
@@ -625,6 +630,8 @@ class RepStage(_Roster):
                 k.set_quota(state, item.period, k.Quota(at, item.event_id, item.amount))
             elif kind is not ev.RepUpdated:
                 raise TypeError(f"RepStage does not take {kind.__name__}")
+            if kind not in _ADMINISTRATIVE:
+                _active(state, at)
             self._remember(state, item.event_id, at, clock)
         self.prune(state, clock)
         return StepResult(state, "accepted", [], [], [])
@@ -658,6 +665,8 @@ class RepStage(_Roster):
             return
         day = to_micros(violation.occurred_at) // DAY_US
         state.violation_days[vid] = day
+        rule = violation.rule
+        state.violation_totals[rule] = state.violation_totals.get(rule, 0) + 1
         bump(state.counts, day, k.VIOLATIONS, _W)
         if violation.severity == Severity.CRITICAL:
             bump(state.counts, day, k.CRITICAL, _W)
@@ -715,6 +724,15 @@ class RepStage(_Roster):
     def recent_violations(self, state: RepState) -> list[Violation]:
         """The rep's last ≤ 50 violations, newest first (none older than 30 days)."""
         return list(state.recent)
+
+
+# Records about the rep made by others: not the rep's activity.
+_ADMINISTRATIVE = (ev.RepUpdated, ev.QuotaSet)
+
+
+def _active(state: RepState, at: int) -> None:
+    if at > state.last_activity:
+        state.last_activity = at
 
 
 def _observe(policy: Policy, firing: dict[str, _Firing], scope: Scope, scope_id: str,

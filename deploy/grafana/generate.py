@@ -442,8 +442,8 @@ def service_health() -> dict:
             [
                 Query(f"sum by (topic) (rate(latitude_late_events_total{rate}))", "late {{topic}}"),
                 Query(
-                    f"sum by (topic) (rate(latitude_duplicate_events_total{rate}))",
-                    "duplicate {{topic}}",
+                    f"sum by (stage) (rate(latitude_duplicate_events_total{rate}))",
+                    "duplicate {{stage}}",
                 ),
             ],
             "ops",
