@@ -81,6 +81,8 @@ class Pipeline:
         self.roster = RosterView(self._table("roster", global_=True))
         self.clock = self._table("clock", global_=True)
         self._inputs = {settings.topic(name) for name in topics.INPUT_TOPICS}
+        self._prefix_len = len(settings.topic_prefix)
+        self._short: dict[str, str] = {}
         self._owned: dict[str, PartitionTime] = {}  # input partitions this worker reads
         self._unloaded: set[str] = set()  # owned, their stored entry not read yet
         self._others: dict[str, PartitionTime] = {}
@@ -105,6 +107,9 @@ class Pipeline:
             self.by_account, self.by_deal, self.by_rep, self.by_team, self.violations)}
         self._stage_topics = {self.by_account.get_topic_name(), self.by_deal.get_topic_name(),
                               self.by_rep.get_topic_name(), self.by_team.get_topic_name()}
+        self._stage_names = {topic.get_topic_name(): stage for topic, stage in (
+            (self.by_account, "by-account"), (self.by_deal, "by-deal"),
+            (self.by_rep, "by-rep"), (self.by_team, "by-team"))}
         self._by_rep_name = self.by_rep.get_topic_name()
         self._by_account_name = self.by_account.get_topic_name()
         self._violations_name = self.violations.get_topic_name()
@@ -206,7 +211,7 @@ class Pipeline:
             qualifying = is_qualifying(event.body, self.policy.notes)
             event = msgspec.structs.replace(event, body="")  # the body goes no further
         for seq, (topic, key) in enumerate(self._destinations(event)):
-            origin = routing.Origin(source, offset, seq)
+            origin = routing.Origin(self._short_source(source), offset, seq)
             message = routing.EventMsg(event, now, mark, origin, qualifying)
             await topic.send(key=key.encode(), value=routing.encoder.encode(message))
         return True
@@ -288,7 +293,7 @@ class Pipeline:
         is committed), then send it."""
         if result.outcome == "duplicate":
             self.counters.duplicate(states.table.name)
-        source = f"{record.topic}:{record.partition}"
+        source = self._short_source(f"{record.topic}:{record.partition}")
         outgoing: list[Outgoing] = []
         first = routing.first_seq(key)
         for rep_message in result.to_reps:
@@ -312,6 +317,16 @@ class Pipeline:
         states.put(key, entry, record.partition)
         due.schedule(record.partition, key, result.state)
         await self._send_all(outgoing)
+
+    def _short_source(self, source: str) -> str:
+        """``source`` without the topic prefix every worker of the app shares: origins
+        are kept per source in every receiving key's state, so they are kept short."""
+        short = self._short.get(source)
+        if short is None:
+            topic, _, partition = source.rpartition(":")
+            stage = self._stage_names.get(topic, topic[self._prefix_len:])
+            short = self._short[source] = f"{stage}:{partition}"
+        return short
 
     async def _send_all(self, outgoing: list[Outgoing]) -> None:
         for topic, key, value in outgoing:
