@@ -141,7 +141,7 @@ class Engine:
                      out: list[Violation]) -> None:
         qualifying = is_qualifying(event.body, self._note_quality)
         self._account(event.account_id, event, clock, qualifying, out)
-        if event.deal_id is not None:
+        if qualifying and event.deal_id is not None:  # others change nothing on the deal
             self._decision(event.deal_id, event, clock, qualifying, out)
         self._rep_event(event, at, clock, out)
 
