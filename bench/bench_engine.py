@@ -20,7 +20,7 @@ Garbage collection: the worker (agents/) runs with Python's default thresholds, 
 is the default here. The stage states are msgspec Structs with ``gc=False``, but the
 dicts and lists inside them are tracked, so each full collection walks all state; with
 ``--gc-threshold 100000`` (what a worker calling ``gc.set_threshold(100000, 20, 100)``
-at start-up would get) collections are ~140x rarer, worth ~5-15 % of engine time here.
+at start-up would get) collections are ~140x rarer, worth ~10-20 % of engine time here.
 """
 
 from __future__ import annotations
