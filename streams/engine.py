@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -28,6 +29,7 @@ from streams.stages import (
     AccountStage,
     AccountState,
     Clock,
+    Counted,
     DecisionStage,
     DecisionState,
     RepStage,
@@ -42,7 +44,6 @@ __all__ = ["UNASSIGNED", "Applied", "Engine"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ONE_US = dt.timedelta(microseconds=1)
-_DECISION_EVENTS = (ev.DiscountGranted, ev.ApprovalRequested, ev.ApprovalDecided)
 
 
 class Applied(msgspec.Struct, frozen=True, gc=False):
@@ -78,6 +79,15 @@ class Engine:
         self._due_of: dict[str, int] = {}
         self._next_day = -(1 << 62)  # start of the next stream day (daily pruning)
         self._swept: int | None = None
+        self._now: Clock | None = None  # the Clock at T (see _clock)
+        self._note_quality = policy.notes
+        self._routes: dict[type, Callable[[Any, int, Clock, list[Violation]], None]] = {
+            ev.DealUpdated: self._deal_updated, ev.NoteLogged: self._note_logged,
+            ev.DiscountGranted: self._decision_event,
+            ev.ApprovalRequested: self._decision_event,
+            ev.ApprovalDecided: self._decision_event,
+            ev.RepUpdated: self._rep_updated, ev.SurveySubmitted: self._survey,
+        }  # every other event type is rep-keyed only
 
     # ------------------------------------------------------------------------- writes
 
@@ -89,30 +99,11 @@ class Engine:
             return Applied("late", [])
         if not self.seen.add_new(event.event_id, at):
             return Applied("duplicate", [])  # T did not move: the original is accepted
-        now = self.clock.now
-        assert now is not None
-        clock = Clock(now, now - self.clock.lateness)
+        clock = self._clock() if moved or self._now is None else self._now
         out: list[Violation] = []
-        kind = type(event)
-        if kind is ev.DealUpdated:
-            self._decision(event.deal_id, event, clock, None, out)  # type: ignore[union-attr]
-            self._account(event.account_id, event, clock, None, out)  # type: ignore[union-attr]
-        elif kind is ev.NoteLogged:
-            qualifying = is_qualifying(event.body, self.policy.notes)  # type: ignore[union-attr]
-            self._account(event.account_id, event, clock, qualifying, out)  # type: ignore[union-attr]
-            if event.deal_id is not None:  # type: ignore[union-attr]
-                self._decision(event.deal_id, event, clock, qualifying, out)  # type: ignore[union-attr]
-            self._rep(event.rep_id, event, clock)
-        elif kind in _DECISION_EVENTS:
-            self._decision(event.deal_id, event, clock, None, out)  # type: ignore[union-attr]
-        else:
-            if kind is ev.RepUpdated:
-                self._roster(event, at)  # type: ignore[arg-type]
-            elif kind is ev.SurveySubmitted:
-                self._account(event.account_id, event, clock, None, out)  # type: ignore[union-attr]
-            self._rep(event.rep_id, event, clock)
+        self._routes.get(type(event), self._rep_event)(event, at, clock, out)
         due = self._due
-        if due and due[0][0] <= now:
+        if due and due[0][0] <= clock.now:
             self._run_due(clock, out)
         if moved:  # after the deferred rules: they may still read what pruning drops
             self._time_moved(clock, out)
@@ -135,27 +126,55 @@ class Engine:
     # ----------------------------------------------------------------------- routing
 
     def _clock(self) -> Clock:
+        """The Clock at T, built once per T (most events leave T where it was)."""
         now = self.clock.now
         assert now is not None
-        return Clock(now, now - self.clock.lateness)
+        self._now = Clock(now, now - self.clock.lateness)
+        return self._now
 
-    def _roster(self, event: ev.RepUpdated, at: int) -> None:
+    def _deal_updated(self, event: ev.DealUpdated, at: int, clock: Clock,
+                      out: list[Violation]) -> None:
+        self._decision(event.deal_id, event, clock, None, out)
+        self._account(event.account_id, event, clock, None, out)
+
+    def _note_logged(self, event: ev.NoteLogged, at: int, clock: Clock,
+                     out: list[Violation]) -> None:
+        qualifying = is_qualifying(event.body, self._note_quality)
+        self._account(event.account_id, event, clock, qualifying, out)
+        if qualifying and event.deal_id is not None:  # others change nothing on the deal
+            self._decision(event.deal_id, event, clock, qualifying, out)
+        self._rep_event(event, at, clock, out)
+
+    def _decision_event(self, event: Any, at: int, clock: Clock,
+                        out: list[Violation]) -> None:
+        self._decision(event.deal_id, event, clock, None, out)
+
+    def _rep_updated(self, event: ev.RepUpdated, at: int, clock: Clock,
+                     out: list[Violation]) -> None:
         known = self.roster.get(event.rep_id)
         if known is None or (at, event.event_id) > (known.at, known.event_id):
             self.roster[event.rep_id] = RosterEntry(at, event.event_id, event.team,
                                                     event.tier, event.manager_id,
                                                     event.active)
+        self._rep_event(event, at, clock, out)
 
-    def _rep(self, rep_id: str, item: Any, clock: Clock) -> None:
+    def _survey(self, event: ev.SurveySubmitted, at: int, clock: Clock,
+                out: list[Violation]) -> None:
+        self._account(event.account_id, event, clock, None, out)
+        self._rep_event(event, at, clock, out)
+
+    def _rep_event(self, event: Any, at: int, clock: Clock, out: list[Violation]) -> None:
         states = self.rep_state
-        states[rep_id] = self.rep_stage.apply(states.get(rep_id), item, clock).state
+        rep_id = event.rep_id
+        states[rep_id] = self.rep_stage.apply(states.get(rep_id), event, clock).state
 
     def _account(self, account_id: str, item: Any, clock: Clock, qualifying: bool | None,
                  out: list[Violation]) -> None:
-        result = self.account_stage.apply(self.account_state.get(account_id), item, clock,
-                                          qualifying)
-        self.account_state[account_id] = result.state
-        self._deliver(result, clock, out)
+        states = self.account_state
+        result = self.account_stage.apply(states.get(account_id), item, clock, qualifying)
+        states[account_id] = result.state
+        if result.to_reps or result.violations:
+            self._deliver(result, clock, out)
 
     def _decision(self, deal_id: str, item: Any, clock: Clock, qualifying: bool | None,
                   out: list[Violation]) -> None:
@@ -166,7 +185,8 @@ class Engine:
     def _stored(self, deal_id: str, result: StepResult[DecisionState], clock: Clock,
                 out: list[Violation]) -> None:
         self.decision_state[deal_id] = result.state
-        self._deliver(result, clock, out)
+        if result.to_reps or result.violations or result.to_accounts:
+            self._deliver(result, clock, out)
         due = self.decision_stage.next_due(result.state)
         if due is not None and self._due_of.get(deal_id) != due:
             self._due_of[deal_id] = due
@@ -174,10 +194,13 @@ class Engine:
 
     def _deliver(self, result: StepResult[Any], clock: Clock, out: list[Violation]) -> None:
         out += result.violations
-        states, apply = self.rep_state, self.rep_stage.apply
+        states, stage = self.rep_state, self.rep_stage
         for message in result.to_reps:
             rep_id = message.rep_id
-            states[rep_id] = apply(states.get(rep_id), message, clock).state
+            if type(message) is Counted:  # the only rep message that is de-duplicated
+                states[rep_id] = stage.apply(states.get(rep_id), message, clock).state
+            else:
+                states[rep_id] = stage.receive(states.get(rep_id), message, clock)
         for message in result.to_accounts:
             self._account(message.account_id, message, clock, None, out)
 

@@ -167,7 +167,7 @@ def _duplicate(state: _Keyed, event_id: str) -> list[Violation] | None:
 def _remember(state: _Keyed, event_id: str, at: int, fired: list[Violation],
               watermark: int) -> None:
     day = watermark // DAY_US
-    if day > state.pruned_day:
+    if day >= state.pruned_day + SWEEP_DAYS:  # not daily: a scan per key per day was ~5 % of CPU
         state.pruned_day = day
         first = day * DAY_US
         old = [i for i, t in state.seen.items() if t < first]
@@ -417,14 +417,14 @@ class DecisionStage(_Roster):
     def next_due(self, state: DecisionState) -> int | None:
         """The earliest stream time T at which ``tick`` has work (W-based work is due
         once W = T - lateness passes it), or None."""
-        due: int | None = None
-        if state.deal is not None and state.deal.timer is not None:
-            due = state.deal.timer
-        for at in (state.deferred[0] if state.deferred else None,
-                   min((p.at for p in state.pending.values()), default=None)):
-            if at is not None:
-                when = at + self.lateness + 1
-                due = when if due is None else min(due, when)
+        deal = state.deal
+        due = None if deal is None else deal.timer
+        if state.deferred or state.pending:  # rare: most deals wait for T alone
+            for at in (state.deferred[0] if state.deferred else None,
+                       min((p.at for p in state.pending.values()), default=None)):
+                if at is not None:
+                    when = at + self.lateness + 1
+                    due = when if due is None else min(due, when)
         return due
 
     def pending_ids(self, state: DecisionState,
@@ -571,8 +571,7 @@ class RepFigures(msgspec.Struct, frozen=True, array_like=True, gc=False):
 class RepState(k.RepState, kw_only=True, gc=False):
     """One rep: the KPI aggregates plus hygiene notes, violations, alerts, de-dup."""
 
-    seen: dict[str, int] = msgspec.field(default_factory=dict)
-    pruned_day: int = NEVER
+    seen: dict[str, int] = msgspec.field(default_factory=dict)  # event id -> µs
     note_days: dict[str, int] = msgspec.field(default_factory=dict)  # account -> day
     violation_days: dict[str, int] = msgspec.field(default_factory=dict)  # id -> day
     recent: list[Violation] = msgspec.field(default_factory=list)  # newest first
@@ -589,6 +588,44 @@ _RECORDERS: dict[type, Callable[[k.RepState, Any, int], None]] = {
 }
 
 
+def _fired(state: RepState, message: Fired) -> None:
+    violation = message.violation
+    vid = violation.violation_id
+    if vid in state.violation_days:
+        return
+    day = to_micros(violation.occurred_at) // DAY_US
+    state.violation_days[vid] = day
+    rule = violation.rule
+    state.violation_totals[rule] = state.violation_totals.get(rule, 0) + 1
+    bump(state.counts, day, k.VIOLATIONS, _W)
+    if violation.severity == Severity.CRITICAL:
+        bump(state.counts, day, k.CRITICAL, _W)
+    recent = state.recent
+    key = (violation.occurred_at, vid)
+    i = 0
+    while i < len(recent) and (recent[i].occurred_at, recent[i].violation_id) > key:
+        i += 1
+    if i < RECENT_MAX:
+        recent.insert(i, violation)
+        del recent[RECENT_MAX:]
+
+
+def _note_day(state: RepState, message: NoteDay) -> None:
+    if state.note_days.get(message.account_id, NEVER) < message.day:
+        state.note_days[message.account_id] = message.day
+
+
+def _touch(state: RepState, message: Touch) -> None:
+    k.touch(state, message.account_id, message.day)
+    _active(state, message.day * DAY_US)  # a deal update is known to the day only
+
+
+# The keyed rep messages and how each is applied (RepStage.receive).
+_RECEIVERS: dict[type, Callable[[Any, Any], None]] = {
+    NoteDay: _note_day, Touch: _touch, d.DealDelta: k.apply_delta, Fired: _fired,
+}
+
+
 class RepStage(_Roster):
     """Rep aggregates, keyed by rep_id."""
 
@@ -597,25 +634,17 @@ class RepStage(_Roster):
 
     def apply(self, state: RepState | None, item: Any, clock: Clock,
               qualifying: bool | None = None) -> StepResult[RepState]:
+        kind = type(item)
+        if kind in _RECEIVERS:
+            return StepResult(self.receive(state, item, clock), "accepted", [], [], [])
         if state is None:
             state = RepState()
-        kind = type(item)
-        if kind is d.DealDelta:
-            k.apply_delta(state, item)
-        elif kind is Touch:
-            k.touch(state, item.account_id, item.day)
-            _active(state, item.day * DAY_US)  # a deal update is known to the day only
-        elif kind is NoteDay:
-            if state.note_days.get(item.account_id, NEVER) < item.day:
-                state.note_days[item.account_id] = item.day
-        elif kind is Fired:
-            self._violation(state, item.violation)
-        elif kind is Counted:
+        if kind is Counted:
             if item.event_id in state.seen:
                 return StepResult(state, "duplicate", [], [], [])
             self._counted(state, item)
             _active(state, item.at)
-            self._remember(state, item.event_id, item.at, clock)
+            self._remember(state, item.event_id, item.at)
         else:
             if item.event_id in state.seen:
                 return StepResult(state, "duplicate", [], [], [])
@@ -632,19 +661,24 @@ class RepStage(_Roster):
                 raise TypeError(f"RepStage does not take {kind.__name__}")
             if kind not in _ADMINISTRATIVE:
                 _active(state, at)
-            self._remember(state, item.event_id, at, clock)
+            self._remember(state, item.event_id, at)
         self.prune(state, clock)
         return StepResult(state, "accepted", [], [], [])
 
+    def receive(self, state: RepState | None, message: Any, clock: Clock) -> RepState:
+        """Apply a keyed message of another stage (DealDelta, Touch, NoteDay, Fired:
+        applying one twice changes nothing, so it needs no de-duplication); the new
+        state. ``apply`` does the same for them, wrapped in a StepResult."""
+        if state is None:
+            state = RepState()
+        _RECEIVERS[type(message)](state, message)
+        if clock.now // DAY_US >= state.swept + SWEEP_DAYS:  # prune's test, without a call
+            self.prune(state, clock)
+        return state
+
     @staticmethod
-    def _remember(state: RepState, event_id: str, at: int, clock: Clock) -> None:
-        day = clock.watermark // DAY_US
-        if day > state.pruned_day:
-            state.pruned_day = day
-            first = day * DAY_US
-            for old in [i for i, t in state.seen.items() if t < first]:
-                del state.seen[old]
-        state.seen[event_id] = at
+    def _remember(state: RepState, event_id: str, at: int) -> None:
+        state.seen[event_id] = at  # forgotten by the sweep (prune), not per event: cheaper
 
     @staticmethod
     def _counted(state: RepState, item: Counted) -> None:
@@ -658,33 +692,16 @@ class RepStage(_Roster):
         if item.escalation:
             bump(state.counts, day, k.ESCALATIONS, _W)
 
-    @staticmethod
-    def _violation(state: RepState, violation: Violation) -> None:
-        vid = violation.violation_id
-        if vid in state.violation_days:
-            return
-        day = to_micros(violation.occurred_at) // DAY_US
-        state.violation_days[vid] = day
-        rule = violation.rule
-        state.violation_totals[rule] = state.violation_totals.get(rule, 0) + 1
-        bump(state.counts, day, k.VIOLATIONS, _W)
-        if violation.severity == Severity.CRITICAL:
-            bump(state.counts, day, k.CRITICAL, _W)
-        recent = state.recent
-        key = (violation.occurred_at, vid)
-        i = 0
-        while i < len(recent) and (recent[i].occurred_at, recent[i].violation_id) > key:
-            i += 1
-        if i < RECENT_MAX:
-            recent.insert(i, violation)
-            del recent[RECENT_MAX:]
-
     def prune(self, state: RepState, clock: Clock) -> None:
         """Forget what no window reads any more (every SWEEP_DAYS stream days)."""
         today = clock.now // DAY_US
         if today < state.swept + SWEEP_DAYS:
             return
         state.swept = today
+        # Ids before the watermark's day: such an event is rejected as late upstream.
+        first = clock.watermark // DAY_US * DAY_US
+        for old in [i for i, t in state.seen.items() if t < first]:
+            del state.seen[old]
         k.prune_rep(state, today)
         week = today - 6
         for account in [a for a, day in state.note_days.items() if day < week]:
