@@ -22,6 +22,7 @@ from streams.policy import load_policy
 from streams.policy_model import Policy, default_policy
 
 PRODUCER_LINGER_SECONDS = 0.005
+PRODUCER_BATCH_BYTES = 1 << 20
 LATE_DETAIL = "occurred_at is older than its partition's stream time minus the lateness bound"
 
 
@@ -52,6 +53,9 @@ class Latitude:
             # Every record fans out into several small stage messages: a few ms of
             # linger sends them in batches instead of one request (and syscall) each.
             producer_linger=PRODUCER_LINGER_SECONDS,
+            # Changelog records of rep state run to tens of KB: with the 16 KB default
+            # each would travel in a request of its own.
+            producer_max_batch_size=PRODUCER_BATCH_BYTES,
             autodiscover=False,
         )
         setup_prometheus_sensors(self.app, registry=self.registry, name_prefix="latitude_faust")

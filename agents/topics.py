@@ -45,6 +45,12 @@ class TopicSpec:
 
 
 INTERNAL_STAGES = ("by-account", "by-deal", "by-rep", "by-team")
+TABLES = ("roster", "clock", "accounts", "decisions", "reps", "teams")
+
+
+def changelog_topic(settings: Settings, table: str) -> str:
+    """Faust's changelog topic of ``table`` (Faust names it from the app id alone)."""
+    return f"{settings.app_id}-{table}-changelog"
 
 
 def internal_topic(settings: Settings, stage: str) -> str:
@@ -69,6 +75,13 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         ),
     ]
     specs += [TopicSpec(internal_topic(settings, stage)) for stage in INTERNAL_STAGES]
+    # Created here rather than left to Faust: a worker that starts while Faust is still
+    # creating them sees a changelog without partitions and its agent stops for good.
+    specs += [
+        TopicSpec(changelog_topic(settings, table), compacted=True,
+                  max_message_bytes=MAX_RECORD_BYTES)
+        for table in TABLES
+    ]
     return specs
 
 

@@ -22,7 +22,7 @@ from tests.topology_scenario import (
 )
 from tests.worker_process import WorkerProcess, sample, wait_for, worker_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 StartWorker = Callable[..., WorkerProcess]
 TOPOLOGY_SETTINGS = {
@@ -93,7 +93,7 @@ def test_end_to_end_equals_pure_engine(
     _produce_setup(worker, kafka_bootstrap, scenario)
     produce(kafka_bootstrap, worker.env["LATITUDE_TOPIC_PREFIX"], scenario.activity)
     snapshots, violations = _readers(kafka_bootstrap, unique_topic_prefix)
-    wait_for_snapshots(snapshots, expected, timeout=300)
+    wait_for_snapshots(snapshots, expected, timeout=600)
     wait_for_violations(violations, expected, timeout=60)
     page = worker.scrape()
     assert sample(page, "latitude_late_events_total") == expected.late
@@ -130,7 +130,7 @@ def test_sigkill_mid_scenario_changes_nothing(
     produce(kafka_bootstrap, prefix, scenario.activity[half:])
     worker.start()
     snapshots, violations = _readers(kafka_bootstrap, unique_topic_prefix)
-    wait_for_snapshots(snapshots, expected, timeout=300)
+    wait_for_snapshots(snapshots, expected, timeout=600)
     wait_for_violations(violations, expected, timeout=60)
 
 
@@ -156,7 +156,7 @@ def test_two_workers_share_and_hand_over_partitions(
     second.stop()  # graceful: its partitions and their state move to the first worker
     produce(kafka_bootstrap, prefix, scenario.activity[half:])
     snapshots, violations = _readers(kafka_bootstrap, unique_topic_prefix)
-    wait_for_snapshots(snapshots, expected, timeout=300)
+    wait_for_snapshots(snapshots, expected, timeout=600)
     wait_for_violations(violations, expected, timeout=60)
 
 

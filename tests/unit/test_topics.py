@@ -1,0 +1,17 @@
+"""Every table's changelog is among the topics created before Faust starts."""
+
+from __future__ import annotations
+
+from agents.app import Latitude
+from agents.settings import Settings
+from agents.topics import TABLES, changelog_topic, topic_specs
+
+
+def test_the_changelog_of_every_table_is_created_up_front_and_compacted() -> None:
+    settings = Settings.load({"LATITUDE_APP_ID": "lat-test"})
+    app = Latitude(settings).app
+    assert set(app.tables) == set(TABLES)
+    specs = {spec.name: spec for spec in topic_specs(settings)}
+    for name, table in app.tables.items():
+        assert table.changelog_topic.get_topic_name() == changelog_topic(settings, name)
+        assert specs[changelog_topic(settings, name)].configs()["cleanup.policy"] == "compact"
