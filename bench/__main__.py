@@ -7,6 +7,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -33,11 +34,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="py-spy sampling of the worker during its throughput run (0: off)")
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="give up on a phase after this many seconds")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work folder (broker data, worker logs, profile)")
     parser.add_argument("--note", default="", help="a line for the results file (machine load)")
     args = parser.parse_args(argv)
     events = QUICK_EVENTS if args.quick and args.events == 1_000_000 else args.events
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="latitude-bench-") as work:
+    work = tempfile.mkdtemp(prefix="latitude-bench-")
+    try:
         options = Options(
             events=events, reps=args.reps or max(10, events // 100),
             open_deals=args.open_deals or events, latency_seconds=args.latency_seconds,
@@ -45,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap=bootstrap_from_env(dict(os.environ)),
         )
         results = run(options)
+    finally:
+        if args.keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     minutes = (time.monotonic() - started) / 60
     print("\n" + text_table(results.rows))
     if results.profile:

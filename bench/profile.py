@@ -24,7 +24,7 @@ def start_sampling(pid: int, out: Path, seconds: float) -> subprocess.Popen[byte
         return None
     return subprocess.Popen(
         [py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
-         "--duration", str(max(1, int(seconds))), "--rate", "50", "--nonblocking"],
+         "--duration", str(max(1, int(seconds))), "--rate", "50", "--nonblocking", "--idle"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
 
@@ -37,9 +37,9 @@ def _name(frame: str) -> str:
     return f"{found['fn']} ({where})"
 
 
-def hot_spots(collapsed: str, top: int = 15) -> tuple[list[tuple[str, float, float]], int]:
-    """``(function, inclusive share, self share)`` of the ``top`` functions by inclusive
-    share of samples, and the number of samples."""
+def hot_spots(collapsed: str) -> tuple[list[tuple[str, float, float]], int]:
+    """``(function, inclusive share, self share)`` of every sampled function, and the
+    number of samples (idle threads included: shares are of wall time)."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     total = 0
@@ -48,19 +48,27 @@ def hot_spots(collapsed: str, top: int = 15) -> tuple[list[tuple[str, float, flo
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_name(f) for f in stack.split(";")[1:]]  # first: the thread
+        frames = [_name(f) for f in stack.split(";")]
         if not frames:
             continue
         total += count
         for name in set(frames):
             inclusive[name] += count
         own[frames[-1]] += count
-    shares = [(name, n / total, own[name] / total) for name, n in inclusive.most_common(top)]
+    shares = [(name, n / total, own[name] / total) for name, n in inclusive.most_common()]
     return shares, total
 
 
-def profile_rows(collapsed: str, top: int = 15) -> list[Row]:
-    """The hot spots as table rows: inclusive % (self %)."""
-    shares, total = hot_spots(collapsed, top)
-    return [Row(f"`{name}`", f"{inc:.1%} incl, {own:.1%} self", f"{total} samples")
-            for name, inc, own in shares]
+PROJECT = ("(agents/", "(streams/", "(schemas/")
+
+
+def profile_rows(collapsed: str, top: int = 12) -> list[Row]:
+    """The hot spots as table rows: the ``top`` functions by self share (where the
+    time goes, waiting included), then Latitude's own functions by inclusive share."""
+    shares, total = hot_spots(collapsed)
+    if not total:
+        return []
+    by_self = sorted(shares, key=lambda s: -s[2])[:top]
+    own_code = [s for s in shares if any(p in s[0] for p in PROJECT)][:top]
+    return [Row(f"`{name}`", f"{inc:.1%} incl, {own:.1%} self", f"of {total} samples")
+            for name, inc, own in [*by_self, *own_code]]

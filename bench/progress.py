@@ -60,14 +60,18 @@ class GroupProgress:
         return {tp: max(0, offsets[tp].offset) if tp in offsets else 0 for tp in partitions}
 
     def group_lag(self, group: str) -> int:
-        """Records not committed yet in every partition the group has committed in."""
+        """Records not committed yet in every partition the group has committed in
+        (-1: not known yet)."""
         try:
             offsets = self.admin.list_group_offsets({group: None}).get(group, {})
         except KafkaError as error:
             if not error.retriable:
                 raise
             return 0
-        ends = self.ends(list(offsets))
+        try:
+            ends = self.ends(list(offsets))
+        except (KeyError, KafkaError):
+            return -1  # a topic the group just created has no metadata here yet
         return sum(max(0, end - offsets[tp].offset) for tp, end in ends.items())
 
     def lag(self, group: str, partitions: list[TopicPartition]) -> int:

@@ -47,7 +47,8 @@ def main() -> None:
         return app.dataframe(app.topic(PREFIX + family, key_deserializer="bytes"))
 
     def by(family: str, field: str) -> StreamingDataFrame:
-        return frame(family).group_by(field, name=f"{family}-by-{field}")
+        # Short names: Quix names its state folder after every re-keying topic it reads.
+        return frame(family).group_by(field, name=family.removeprefix("crm."))
 
     violations = app.topic(PREFIX + "bench.quix-violations")
     per_rep = by("crm.reps", "rep_id").concat(by("crm.discounts", "rep_id"))
