@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install prometheus-tools run test lint schemas bench clean
+.PHONY: install prometheus-tools run test lint schemas bench bench-suite clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Latitude needs Python 3.11+"'
@@ -38,6 +38,12 @@ schemas: install
 
 bench: install
 	$(BIN)/python bench/bench_engine.py
+
+# The suite against a real broker (README, Benchmarks); EVENTS=20000 for a smoke run.
+EVENTS ?= 1000000
+bench-suite: install
+	$(BIN)/python -m pip install --quiet --editable '.[test,bench]'
+	$(BIN)/python -m bench --events $(EVENTS)
 
 clean:
 	rm -rf $(VENV) .cache data

@@ -20,114 +20,32 @@ import contextlib
 import os
 import re
 import signal
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
-BOOTSTRAP_ENV = "LATITUDE_KAFKA_BOOTSTRAP"
-# kafka.sh's own start deadline is 60 s; the first run also fetches jars from Maven.
-SCRIPT_TIMEOUT_S = 600
-ANSWER_TIMEOUT_S = 30
+from tests.local_kafka import (
+    BOOTSTRAP_ENV,
+    BrokerStartError,
+    KafkaBroker,
+    broker_answers,
+    start_local_broker,
+)
+
+__all__ = ["KafkaBroker"]
+
 # An external cluster is either up or not: do not make a typo cost half a minute.
 EXTERNAL_ANSWER_TIMEOUT_S = 10
-EXIT_TOOL_MISSING = 2
-
-
-@dataclass(frozen=True)
-class KafkaBroker:
-    """The session's broker: its bootstrap address, and for a local one, how to reach
-    it with kafka.sh (``env``) and where its files are (``data_dir``)."""
-
-    bootstrap: str
-    data_dir: Path | None = None
-    env: dict[str, str] | None = None
-
-    @property
-    def is_local(self) -> bool:
-        """True when this session started the broker itself with kafka.sh."""
-        return self.data_dir is not None
-
-    def script(self, command: str) -> subprocess.CompletedProcess[str]:
-        """Run ``kafka.sh <command>`` against this broker and return its result."""
-        return subprocess.run(
-            ["bash", str(KAFKA_SH), command],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=SCRIPT_TIMEOUT_S,
-            check=False,
-        )
-
-
-def broker_answers(bootstrap: str, timeout_s: float = ANSWER_TIMEOUT_S) -> str | None:
-    """Return None once the cluster at ``bootstrap`` answers a metadata request, else
-    the last error seen before ``timeout_s`` ran out."""
-    from kafka import KafkaAdminClient  # imported late: the plugin loads for unit runs too
-
-    deadline = time.monotonic() + timeout_s
-    error = "no attempt made"
-    while time.monotonic() < deadline:
-        try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap,
-                client_id="latitude-tests-probe",
-                request_timeout_ms=5000,
-                bootstrap_timeout_ms=5000,
-            )
-            try:
-                admin.describe_cluster()
-            finally:
-                admin.close()
-            return None
-        except Exception as exc:  # any failure means "not answering yet"
-            error = f"{type(exc).__name__}: {exc}"
-            time.sleep(0.5)
-    return error
-
-
-def _free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports (held open together so they cannot repeat)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
 
 
 def _start_local_broker(data_dir: Path) -> KafkaBroker:
-    """Start kafka.sh on free ports, retrying once if another process grabbed them."""
-    result = None
-    for _attempt in range(2):
-        port, controller_port = _free_ports(2)
-        env = {
-            **os.environ,
-            "LATITUDE_KAFKA_DATA": str(data_dir),
-            "LATITUDE_KAFKA_PORT": str(port),
-            "LATITUDE_KAFKA_CONTROLLER_PORT": str(controller_port),
-        }
-        broker = KafkaBroker(f"127.0.0.1:{port}", data_dir, env)
-        result = broker.script("start")
-        if result.returncode == 0:
-            return broker
-        if result.returncode == EXIT_TOOL_MISSING:
-            pytest.fail(
-                f"cannot start the test Kafka broker: {result.stderr.strip()}", pytrace=False
-            )
-        if "already in use" not in result.stderr + result.stdout:
-            break
-    assert result is not None
-    pytest.fail(
-        f"kafka.sh start failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}",
-        pytrace=False,
-    )
+    """Start kafka.sh on free ports; a failure fails the session with its reason."""
+    try:
+        return start_local_broker(data_dir)
+    except BrokerStartError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,29 +37,41 @@ def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
         time.sleep(0.2)
 
 
+WORKER_ARGV = [sys.executable, "-m", "agents.cli", "worker"]
+
+
 @dataclass
 class WorkerProcess:
-    """A ``latitude worker`` child process and how to reach it."""
+    """A ``latitude worker`` child process (or another command: ``argv``) and how to
+    reach it."""
 
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    argv: list[str] = field(default_factory=lambda: list(WORKER_ARGV))
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.env['LATITUDE_WEB_PORT']}"
 
-    def start(self, timeout: float = 90.0) -> None:
-        """Start the worker and wait until its web server answers /metrics."""
+    def start(self, timeout: float = 90.0, *, wait_ready: bool = True) -> None:
+        """Start the worker and (``wait_ready``) wait until its web server answers
+        /metrics."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "agents.cli", "worker"],
+            self.argv,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for(self._ready, timeout, f"worker /metrics (log: {self.log_path})")
+        if wait_ready:
+            wait_for(self._ready, timeout, f"worker /metrics (log: {self.log_path})")
+
+    @property
+    def running(self) -> bool:
+        """True while the process has been started and has not exited."""
+        return self.process is not None and self.process.poll() is None
 
     def _ready(self) -> bool:
         assert self.process is not None

@@ -1,0 +1,89 @@
+"""``python -m bench``: the benchmark suite against a real local broker (README,
+Benchmarks). Prints the results table and writes it as markdown under bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from bench.report import markdown_table, text_table
+from bench.suite import Options, Results, bootstrap_from_env, run
+
+RESULTS = Path(__file__).resolve().parent / "results"
+QUICK_EVENTS = 20_000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000,
+                        help="pre-produced corpus size (default 1,000,000)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke run: {QUICK_EVENTS:,} events unless --events is given")
+    parser.add_argument("--reps", type=int, default=0,
+                        help="reps in the corpus (default: one per 100 events, 10,000 at 1M)")
+    parser.add_argument("--open-deals", type=int, default=0,
+                        help="open deals added for the memory figure (default: --events)")
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--profile-seconds", type=float, default=60.0,
+                        help="py-spy sampling of the worker during its throughput run (0: off)")
+    parser.add_argument("--timeout", type=float, default=1800.0,
+                        help="give up on a phase after this many seconds")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work folder (broker data, worker logs, profile)")
+    parser.add_argument("--note", default="", help="a line for the results file (machine load)")
+    args = parser.parse_args(argv)
+    events = QUICK_EVENTS if args.quick and args.events == 1_000_000 else args.events
+    started = time.monotonic()
+    work = tempfile.mkdtemp(prefix="latitude-bench-")
+    try:
+        options = Options(
+            events=events, reps=args.reps or max(10, events // 100),
+            open_deals=args.open_deals or events, latency_seconds=args.latency_seconds,
+            timeout=args.timeout, profile_seconds=args.profile_seconds, work_dir=Path(work),
+            bootstrap=bootstrap_from_env(dict(os.environ)),
+        )
+        results = run(options)
+    finally:
+        if args.keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    minutes = (time.monotonic() - started) / 60
+    print("\n" + text_table(results.rows))
+    if results.profile:
+        print("\nproduct worker hot spots (py-spy):\n" + text_table(results.profile))
+    path = write_markdown(results, options, minutes, args.note)
+    print(f"\nwritten to {path} ({minutes:.1f} min)")
+    return 0
+
+
+def write_markdown(results: Results, options: Options, minutes: float, note: str) -> Path:
+    """bench/results/<date>-<events>.md: the table, the hot spots and how it was run."""
+    RESULTS.mkdir(exist_ok=True)
+    today = dt.date.today().isoformat()
+    path = RESULTS / f"{today}-{options.events}-events.md"
+    lines = [
+        f"# Benchmark suite, {today}", "",
+        f"`python -m bench --events {options.events}` on {platform.node() or 'this machine'}: "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, local Kafka broker "
+        f"(deploy/kafka/kafka.sh); {minutes:.1f} min in all.", "",
+    ]
+    if note:
+        lines += [note, ""]
+    lines += [markdown_table(results.rows), ""]
+    if results.profile:
+        lines += ["## Product worker hot spots (py-spy, during the throughput run)", "",
+                  markdown_table(results.profile), ""]
+    lines += ["## Log", "", *(f"- {n}" for n in results.notes), ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,258 @@
+"""The benchmark suite against a real broker: throughput, latency, memory, recovery, and
+the baselines measured in the same run on the same topics (README, Benchmarks)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.topics import VIOLATIONS, ensure_topics
+from bench import latency, product
+from bench.corpus import START, Stream, open_deals, to_records
+from bench.profile import profile_rows, start_sampling
+from bench.progress import GroupProgress, Span
+from bench.raw_ceiling import raw_ceiling
+from bench.report import Row, percentile, rate, ratio
+from tests.local_kafka import BOOTSTRAP_ENV, start_local_broker
+from tests.topology_scenario import produce
+from tests.worker_process import WorkerProcess, free_port, worker_env
+
+MiB = 1024 * 1024
+# Event-time layout, in days from START: the corpus (0-90), the latency stream (91-181),
+# the open deals (182), the recovery probes (190). Each phase is later than the last, so
+# none of its events is late for the partitions the previous one moved on.
+LATENCY_DAY, OPEN_DEALS_DAY, PROBE_DAY = 91, 182, 190
+
+
+@dataclass
+class Options:
+    events: int
+    reps: int
+    open_deals: int
+    latency_seconds: float
+    timeout: float
+    profile_seconds: float
+    work_dir: Path
+    bootstrap: str | None = None
+
+
+@dataclass
+class Results:
+    """Everything measured, as table rows, plus notes for the results file."""
+
+    rows: list[Row] = field(default_factory=list)
+    profile: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        print(f"bench: {text}", flush=True)
+        self.notes.append(text)
+
+
+@contextlib.contextmanager
+def broker(options: Options) -> Iterator[str]:
+    """The given cluster, or a local one started with kafka.sh and stopped afterwards."""
+    if options.bootstrap:
+        yield options.bootstrap
+        return
+    local = start_local_broker(options.work_dir / "kafka")
+    try:
+        yield local.bootstrap
+    finally:
+        local.script("stop")
+
+
+def baseline_process(module: str, bootstrap: str, prefix: str, group: str,
+                     work: Path) -> WorkerProcess:
+    """A baseline app (``python -m bench.<module>``) reading ``prefix.*`` as ``group``."""
+    argv = [sys.executable, "-m", f"bench.{module}"]
+    if module == "naive_faust":
+        argv += ["worker", "-l", "warn"]
+    env = {**worker_env(bootstrap, prefix, work / group),
+           "BENCH_BOOTSTRAP": bootstrap, "BENCH_TOPIC_PREFIX": f"{prefix}.",
+           "BENCH_APP_ID": group, "BENCH_DATA_DIR": str(work / group),
+           "BENCH_WEB_PORT": str(free_port()), "BENCH_PARTITIONS": str(product.PARTITIONS)}
+    process = WorkerProcess(env, work / f"{group}.log", argv=argv)
+    process.start(wait_ready=False)
+    return process
+
+
+def run_baseline(module: str, bootstrap: str, prefix: str, total: int,
+                 options: Options) -> Span:
+    """Run a baseline app until its group has committed every input and drained its
+    own re-keying topics."""
+    group = f"{prefix}-{module.replace('_', '-')}"
+    progress = GroupProgress(bootstrap)
+    process = baseline_process(module, bootstrap, prefix, group, options.work_dir)
+    try:
+        inputs = progress.partitions(product.input_topics(product.settings_for(bootstrap,
+                                                                                prefix)))
+        return progress.watch(group, inputs, timeout=options.timeout,
+                              drained=lambda: progress.group_lag(group) == 0,
+                              alive=lambda: process.running)
+    finally:
+        process.stop()
+        progress.close()
+
+
+def probe(rep: str, n: int) -> dict[str, Any]:
+    """A discount below the pricing floor: fires a violation the moment it is applied."""
+    return {"type": "discount.granted", "event_id": f"probe-{n}", "schema_version": 1,
+            "occurred_at": (START + dt.timedelta(days=PROBE_DAY)).isoformat(), "source": "bench",
+            "deal_id": "deal-000001", "rep_id": rep, "discount_pct": 60.0,
+            "list_amount": 10_000.0}
+
+
+def time_to_processing(bootstrap: str, settings: Any, options: Options, n: int) -> float:
+    """Start the worker with a probe waiting; seconds until its violation is out."""
+    event = probe("rep-0000", n)
+    produce(bootstrap, settings.topic_prefix, to_records([event]))
+    watch = latency.ViolationWatch(bootstrap, settings.topic(VIOLATIONS),
+                                   latency.violation_event_id)
+    started = time.monotonic()
+    worker = product.start_worker(bootstrap, settings.app_id, options.work_dir / "state",
+                                  options.work_dir / "worker.log", wait_ready=False)
+    try:
+        deadline = started + options.timeout
+        while event["event_id"] not in watch.arrived:
+            if time.monotonic() > deadline or not worker.running:
+                raise TimeoutError("the probe's violation never arrived")
+            time.sleep(0.05)
+        return watch.arrived[event["event_id"]] - started
+    finally:
+        watch.close()
+        worker.stop()
+
+
+def run(options: Options) -> Results:
+    """Every phase, in order; a phase that fails is reported and the rest still run."""
+    results = Results()
+    with broker(options) as bootstrap:
+        # Short: Quix Streams names state folders after several topic names at once.
+        prefix = f"b{int(time.time()) % 10**6}"
+        settings = product.settings_for(bootstrap, prefix)
+        ensure_topics(settings)
+        product.create_worker_topics(bootstrap, prefix, options.work_dir / "state",
+                                     options.work_dir / "worker.log")
+        started = time.monotonic()
+        events = Stream(options.events, 1, reps=options.reps).events(options.events)
+        produce(bootstrap, settings.topic_prefix, to_records(events))
+        results.say(f"{len(events):,} events ({options.reps:,} reps) built and produced in "
+                    f"{time.monotonic() - started:.0f} s")
+        total = len(events)
+        spans: dict[str, Span] = {}
+        spans["raw"] = raw_ceiling(bootstrap, product.input_topics(settings),
+                                   settings.topic_prefix, total, f"{prefix}-raw",
+                                   options.timeout)
+        results.say(f"raw ceiling: {rate(total, spans['raw'].seconds)}")
+        product_phases(bootstrap, settings, options, total, spans, results)
+        for module, label in (("naive_faust", "naive"), ("quix_app", "quix")):
+            try:
+                spans[label] = run_baseline(module, bootstrap, prefix, total, options)
+                results.say(f"{label}: {rate(total, spans[label].seconds)}")
+            except (TimeoutError, RuntimeError) as error:
+                results.say(f"{label} failed: {error}")
+        results.rows[:0] = throughput_rows(total, spans)
+    return results
+
+
+def product_phases(bootstrap: str, settings: Any, options: Options, total: int,
+                   spans: dict[str, Span], results: Results) -> None:
+    """Throughput (profiled), latency at half of it, memory with open deals, recovery."""
+    progress = GroupProgress(bootstrap)
+    worker = product.start_worker(bootstrap, settings.app_id, options.work_dir / "state",
+                                  options.work_dir / "worker.log")
+    try:
+        assert worker.process is not None
+        raw_profile = options.work_dir / "worker-profile.txt"
+        sampler = (start_sampling(worker.process.pid, raw_profile, options.profile_seconds)
+                   if options.profile_seconds else None)
+        spans["product"] = product.watch_worker(progress, settings, worker, options.timeout)
+        results.say(f"product worker: {rate(total, spans['product'].seconds)}")
+        if sampler is not None:
+            sampler.wait()
+            if raw_profile.exists():
+                results.profile = profile_rows(raw_profile.read_text())
+        max_rate = total / spans["product"].seconds
+        results.rows.append(latency_row(bootstrap, settings, options, max_rate / 2, results))
+        results.rows += memory_rows(bootstrap, settings, options, progress, worker)
+    finally:
+        worker.stop()
+        progress.close()
+    intact = time_to_processing(bootstrap, settings, options, 1)
+    shutil.rmtree(options.work_dir / "state")
+    deleted = time_to_processing(bootstrap, settings, options, 2)
+    results.rows += [
+        Row("recovery, local state intact", f"{intact:.1f} s (start to processing again)",
+            "< 10 s", intact < 10),
+        Row("recovery, local state deleted", f"{deleted:.1f} s (rebuilt from changelogs)"),
+    ]
+
+
+def latency_row(bootstrap: str, settings: Any, options: Options, pace: float,
+                results: Results) -> Row:
+    """p50 / p99 / max from produced to violation on the topic, at ``pace`` events/s."""
+    count = max(200, int(pace * options.latency_seconds))
+    events = Stream(count, 2, reps=options.reps, start=START + dt.timedelta(days=LATENCY_DAY),
+                    tag="lat").events(count, roster=False)
+    seconds = latency.measure(bootstrap, settings.topic_prefix, settings.topic(VIOLATIONS),
+                              events, to_records(events), pace, options.timeout)
+    expected = len(latency.timed_event_ids(events))
+    if not seconds:
+        return Row("latency produced → violation", f"none of {expected} arrived", "", False)
+    p50, p99, top = (percentile(seconds, q) * 1000 for q in (50, 99, 100))
+    results.say(f"latency at {pace:,.0f} events/s: {len(seconds)} of {expected} violations")
+    return Row(f"latency produced → violation at {pace:,.0f} events/s (½ max)",
+               f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {top:.0f} ms "
+               f"({len(seconds)}/{expected} timed)", "p99 < 250 ms", p99 < 250)
+
+
+def memory_rows(bootstrap: str, settings: Any, options: Options, progress: GroupProgress,
+                worker: WorkerProcess) -> list[Row]:
+    """Peak RSS once ``open_deals`` more open deals are in state; bytes per open deal."""
+    before = product.peak_rss_bytes(worker)
+    day = START + dt.timedelta(days=OPEN_DEALS_DAY)
+    deals = open_deals(options.open_deals, options.reps, start=day, seed=3)
+    produce(bootstrap, settings.topic_prefix, to_records(deals))
+    product.watch_worker(progress, settings, worker, options.timeout)
+    peak = product.peak_rss_bytes(worker)
+    per_deal = max(0, peak - before) / max(1, options.open_deals)
+    at_million = peak + per_deal * max(0, 1_000_000 - options.open_deals)
+    rows = [Row(f"peak RSS, {options.reps:,} reps, {options.open_deals:,} open deals + corpus",
+                f"{peak / MiB:,.0f} MiB", "< 400 MiB", peak < 400 * MiB)]
+    if options.open_deals < 1_000_000:
+        rows.append(Row("peak RSS at 1,000,000 open deals (linear estimate)",
+                        f"{at_million / MiB:,.0f} MiB ({per_deal:,.0f} B per open deal)",
+                        "< 400 MiB", at_million < 400 * MiB))
+    return rows
+
+
+def throughput_rows(total: int, spans: dict[str, Span]) -> list[Row]:
+    """Events/s of each contender, and the product's ratios against the baselines."""
+    per_s = {name: total / span.seconds for name, span in spans.items()}
+    names = {"product": "product worker", "raw": "(a) raw aiokafka fetch + decode (ceiling)",
+             "naive": "(b) naive Faust (Record + table write per event)",
+             "quix": "(c) Quix Streams, same three KPIs"}
+    rows = [Row(f"throughput {names[n]}", f"{v:,.0f} events/s") for n, v in per_s.items()]
+    mine = per_s.get("product")
+    if mine is None:
+        return rows
+    targets = {"raw": (0.5, ">= 0.5x ceiling"), "naive": (3.0, ">= 3x naive Faust"),
+               "quix": (1.0, ">= 1x Quix Streams")}
+    for name, (wanted, label) in targets.items():
+        if name in per_s:
+            rows.append(Row(f"product ÷ {names[name].split(' ', 1)[1]}",
+                            ratio(mine, per_s[name]), label, mine / per_s[name] >= wanted))
+    return rows
+
+
+def bootstrap_from_env(environ: dict[str, str]) -> str | None:
+    """An existing cluster to use instead of starting one (LATITUDE_KAFKA_BOOTSTRAP)."""
+    return environ.get(BOOTSTRAP_ENV, "").strip() or None

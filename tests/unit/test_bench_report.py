@@ -1,0 +1,36 @@
+"""The benchmark suite's pure helpers: percentiles and the results table."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.report import Row, markdown_table, percentile, ratio, text_table
+
+
+def test_percentile_is_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([7.0], 99) == 7.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_tables_show_every_row_and_verdict():
+    rows = [Row("throughput", "1,000 events/s", ">= 0.5x ceiling", True),
+            Row("p99 latency", "300 ms", "< 250 ms", False),
+            Row("ceiling", "9,000 events/s")]
+    text = text_table(rows)
+    assert text.splitlines()[0].split() == ["measure", "figure", "target", "verdict"]
+    assert "MISSED" in text and "met" in text
+    md = markdown_table(rows).splitlines()
+    assert md[0] == "| measure | figure | target | verdict |"
+    assert md[3] == "| p99 latency | 300 ms | < 250 ms | MISSED |"
+    assert md[4] == "| ceiling | 9,000 events/s |  |  |"
+
+
+def test_ratio():
+    assert ratio(1.0, 4.0) == "0.25x"
+    assert ratio(1.0, 0.0) == "n/a"
