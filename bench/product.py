@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kafka import KafkaAdminClient
-
 from agents.settings import Settings
 from agents.topics import INPUT_TOPICS, INTERNAL_STAGES, internal_topic
 from bench.progress import GroupProgress, Span
-from tests.worker_process import WorkerProcess, wait_for, worker_env
+from tests.worker_process import WorkerProcess, worker_env
 
 PARTITIONS = 8  # the product's default LATITUDE_TOPIC_PARTITIONS
 # Each stage partition gets a tick record every snapshot interval: that much lag on the
 # internal topics is the timer talking, not work left over.
-TABLES = ("roster", "clock", "accounts", "decisions", "reps", "teams")
 TICK_SLACK = 2 * PARTITIONS * len(INTERNAL_STAGES)
 
 
@@ -47,21 +44,6 @@ def start_worker(bootstrap: str, prefix: str, data_dir: Path, log_path: Path, *,
     worker = WorkerProcess(env, log_path)
     worker.start(timeout=180, wait_ready=wait_ready)
     return worker
-
-
-def create_worker_topics(bootstrap: str, prefix: str, data_dir: Path, log_path: Path) -> None:
-    """Start a worker once on the empty topics until Faust has created its table
-    changelogs, then stop it. On a busy machine a worker's first start can see a
-    changelog with 0 partitions and its stage agent then crashes for good
-    (PartitionsMismatch), so the measured start must find them in place."""
-    worker = start_worker(bootstrap, prefix, data_dir, log_path)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-topics")
-    try:
-        wanted = {f"{prefix}-{table}-changelog" for table in TABLES}
-        wait_for(lambda: wanted <= set(admin.list_topics()), 120, "table changelogs")
-    finally:
-        admin.close()
-        worker.stop()
 
 
 def peak_rss_bytes(worker: WorkerProcess) -> int:

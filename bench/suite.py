@@ -138,9 +138,7 @@ def run(options: Options) -> Results:
         # Short: Quix Streams names state folders after several topic names at once.
         prefix = f"b{int(time.time()) % 10**6}"
         settings = product.settings_for(bootstrap, prefix)
-        ensure_topics(settings)
-        product.create_worker_topics(bootstrap, prefix, options.work_dir / "state",
-                                     options.work_dir / "worker.log")
+        ensure_topics(settings)  # the table changelogs too, before any worker starts
         started = time.monotonic()
         events = Stream(options.events, 1, reps=options.reps).events(options.events)
         produce(bootstrap, settings.topic_prefix, to_records(events))
