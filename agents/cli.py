@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from agents.settings import Settings, SettingsError
 
+GC_THRESHOLD = 50_000
 KAFKA_SCRIPT = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "kafka.sh"
 
 
@@ -72,6 +74,10 @@ def run_worker(settings: Settings) -> int:
 
     ensure_topics(settings)
     latitude = Latitude(settings)
+    # Stage states are many small long-lived objects: the default young-generation
+    # threshold makes the collector rescan them over and over (bench/bench_engine.py).
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 50, 50)
     table_dir = Path(latitude.app.conf.tabledir)
     open_local_state(table_dir)
     sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level]

@@ -210,19 +210,22 @@ class Pipeline:
         if isinstance(event, NoteLogged):
             qualifying = is_qualifying(event.body, self.policy.notes)
             event = msgspec.structs.replace(event, body="")  # the body goes no further
-        for seq, (topic, key) in enumerate(self._destinations(event)):
+        for seq, (topic, key) in enumerate(self._destinations(event, qualifying)):
             origin = routing.Origin(self._short_source(source), offset, seq)
             message = routing.EventMsg(event, now, mark, origin, qualifying)
             await topic.send(key=key.encode(), value=routing.encoder.encode(message))
         return True
 
-    def _destinations(self, event: Event) -> list[tuple[faust.TopicT, str]]:
-        """Which stages own a piece of ``event``, and under which key (docs/topology.md)."""
+    def _destinations(
+        self, event: Event, qualifying: bool | None
+    ) -> list[tuple[faust.TopicT, str]]:
+        """Which stages own a piece of ``event``, and under which key (docs/topology.md).
+        A note that does not qualify changes nothing on its deal (the stall clock)."""
         if isinstance(event, DealUpdated):
             return [(self.by_deal, event.deal_id), (self.by_account, event.account_id)]
         if isinstance(event, NoteLogged):
             found = [(self.by_account, event.account_id), (self.by_rep, event.rep_id)]
-            if event.deal_id is not None:
+            if qualifying and event.deal_id is not None:
                 found.append((self.by_deal, event.deal_id))
             return found
         if isinstance(event, DECISION_EVENTS):
