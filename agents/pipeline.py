@@ -463,7 +463,7 @@ class Pipeline:
     async def send_ticks(self) -> None:
         """Ask each owned stage partition to run its time-driven work at stream time;
         live and idle, stream time follows the wall clock."""
-        self._refresh_inputs()
+        await self._refresh_inputs()
         clock = self.clock_now()
         if self.settings.live_clock:
             if clock.now != self._last_now:
@@ -478,7 +478,7 @@ class Pipeline:
             if tp.topic in self._stage_topics:
                 await self._topics[tp.topic].send(value=tick, partition=tp.partition)
 
-    def _refresh_inputs(self) -> None:
+    async def _refresh_inputs(self) -> None:
         """Learn every input partition (W waits for all of them), and which owned ones
         have nothing waiting although no record came yet (empty or consumed before a
         restart): those stop holding W once quiet."""
@@ -493,9 +493,13 @@ class Pipeline:
                 continue
             name, partition = source.rsplit(":", 1)
             tp = TP(name, int(partition))
-            # From what the consumer already knows: no call into its thread per tick.
             highwater = self.app.consumer.highwater(tp)
-            if highwater is not None and self._committed(tp) >= highwater:
+            if highwater is None:  # not fetched from yet
+                continue
+            # Committed here since the start, or before it (the consumer's position).
+            if self._committed(tp) >= highwater or (
+                await self.app.consumer.position(tp) or 0
+            ) >= highwater:
                 self._owned[source] = msgspec.structs.replace(owned, behind=False)
 
     async def on_assigned(self, app: faust.App, assigned: set[Any], **_: Any) -> None:
