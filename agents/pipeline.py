@@ -187,7 +187,9 @@ class Pipeline:
                                wall)
         late, latest = judge(known, offset, at, self.lateness, behind, wall)
         self._owned[source] = latest
-        if (latest.at, latest.hold, latest.behind, latest.late) != (
+        # Every caught-up record is written too: the entry then names the partition's
+        # last record, which tells a restarted worker there is nothing left to wait for.
+        if not behind or (latest.at, latest.hold, latest.behind, latest.late) != (
             known.at, known.hold, known.behind, known.late
         ) or wall - known.seen > self.settings.idle_partition_seconds / 4:
             self.clock[source] = _clock_encoder.encode(latest)
@@ -463,7 +465,7 @@ class Pipeline:
     async def send_ticks(self) -> None:
         """Ask each owned stage partition to run its time-driven work at stream time;
         live and idle, stream time follows the wall clock."""
-        await self._refresh_inputs()
+        self._refresh_inputs()
         clock = self.clock_now()
         if self.settings.live_clock:
             if clock.now != self._last_now:
@@ -478,7 +480,7 @@ class Pipeline:
             if tp.topic in self._stage_topics:
                 await self._topics[tp.topic].send(value=tick, partition=tp.partition)
 
-    async def _refresh_inputs(self) -> None:
+    def _refresh_inputs(self) -> None:
         """Learn every input partition (W waits for all of them), and which owned ones
         have nothing waiting although no record came yet (empty or consumed before a
         restart): those stop holding W once quiet."""
@@ -496,10 +498,12 @@ class Pipeline:
             highwater = self.app.consumer.highwater(tp)
             if highwater is None:  # not fetched from yet
                 continue
-            # Committed here since the start, or before it (the consumer's position).
-            if self._committed(tp) >= highwater or (
-                await self.app.consumer.position(tp) or 0
-            ) >= highwater:
+            # Consumed entirely, since this start (committed) or before it (the stored
+            # entry's last record). Not consumer.position(): it can wait for a seek
+            # queued behind it in the consumer thread and stall every fetch.
+            stored = self.clock.get(source)
+            last = _clock_decoder.decode(stored).offset if stored is not None else -1
+            if max(self._committed(tp), last + 1) >= highwater:
                 self._owned[source] = msgspec.structs.replace(owned, behind=False)
 
     async def on_assigned(self, app: faust.App, assigned: set[Any], **_: Any) -> None:
