@@ -190,7 +190,11 @@ def wait_for_violations(reader: TopicReader, expected: Expected, timeout: float)
     def complete() -> bool:
         return expected.violation_ids <= set(violation_records(reader))
 
-    wait_for(complete, timeout, f"{len(expected.violation_ids)} violations")
+    try:
+        wait_for(complete, timeout, f"{len(expected.violation_ids)} violations")
+    except AssertionError as error:
+        missing = sorted(expected.violation_ids - set(violation_records(reader)))
+        raise AssertionError(f"{error}: {len(missing)} missing, e.g. {missing[:8]}") from None
     seen = violation_records(reader)
     judged = {v for v in seen if not v.startswith(POINT_IN_TIME_RULES)}
     extra, missing = judged - expected.violation_ids, expected.violation_ids - judged
