@@ -72,6 +72,9 @@ class KeyedState(Generic[S]):
             if raw is None:
                 return None
             entry = self._cache[key] = self._decoder.decode(raw)
+            # Known under its partition, so a revoke drops it from the cache: a key only
+            # read here may be changed by the partition's next owner meanwhile.
+            self._keys.setdefault(self._partition_of(key), set()).add(key)
         return entry
 
     def get(self, key: str) -> S | None:

@@ -63,3 +63,14 @@ def test_the_due_index_is_rebuilt_from_the_stored_states() -> None:
     due = DueIndex(fresh, lambda state: state.n)
     found = [key for p in (0, 1) for key in due.pop_due(p, 6)]
     assert sorted(found) == ["x", "y"]
+
+
+def test_a_revoke_forgets_keys_that_were_only_read_so_a_later_owner_wins() -> None:
+    table: dict[str, bytes] = {}
+    states = _states(table)
+    key = next(k for k in (f"k{i}" for i in range(20)) if zlib.crc32(k.encode()) % 2 == 1)
+    _states(table).put(key, Entry(Counter(1), last=5), 1)
+    assert states.get(key) == Counter(1)  # read, never written here
+    states.revoke({1})
+    _states(table).put(key, Entry(Counter(2), last=9), 1)  # the other worker moves on
+    assert states.get(key) == Counter(2) and states.entry(key).last == 9
