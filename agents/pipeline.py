@@ -105,8 +105,6 @@ class Pipeline:
         self._sent: dict[str, bytes] = {}  # last snapshot sent per key: emit on change only
         self._topics = {topic.get_topic_name(): topic for topic in (
             self.by_account, self.by_deal, self.by_rep, self.by_team, self.violations)}
-        self._stage_topics = {self.by_account.get_topic_name(), self.by_deal.get_topic_name(),
-                              self.by_rep.get_topic_name(), self.by_team.get_topic_name()}
         self._stage_names = {topic.get_topic_name(): stage for topic, stage in (
             (self.by_account, "by-account"), (self.by_deal, "by-deal"),
             (self.by_rep, "by-rep"), (self.by_team, "by-team"))}
@@ -477,7 +475,7 @@ class Pipeline:
             return
         tick = routing.encoder.encode(routing.TickMsg(*clock))
         for tp in self.app.assignor.assigned_actives():
-            if tp.topic in self._stage_topics:
+            if tp.topic in self._stage_names:
                 await self._topics[tp.topic].send(value=tick, partition=tp.partition)
 
     def _refresh_inputs(self) -> None:
