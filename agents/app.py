@@ -89,10 +89,9 @@ class Latitude:
             except InvalidEvent as invalid:
                 await self.dead_letter(message, invalid.reason, invalid.detail, family)
                 continue
-            source = f"{message.topic}:{message.partition}"
             highwater = self.app.consumer.highwater(message.tp)
             behind = highwater is not None and message.offset + 1 < highwater
-            if not await self.pipeline.route(decoded, source, message.offset, behind):
+            if not await self.pipeline.route(decoded, message.tp, message.offset, behind):
                 await self.dead_letter(message, Reason.LATE, LATE_DETAIL, family, "TASK_PUT")
                 continue
             self.counters.accepted(family, decoded.__struct_config__.tag)

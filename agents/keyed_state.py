@@ -19,6 +19,8 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from agents.table_writes import write
+
 S = TypeVar("S")
 Outgoing = tuple[str, bytes, bytes]  # topic, key, value: a message exactly as sent
 
@@ -82,10 +84,10 @@ class KeyedState(Generic[S]):
         entry = self.entry(key)
         return None if entry is None else entry.state
 
-    def put(self, key: str, entry: Entry[S], partition: int) -> None:
+    async def put(self, key: str, entry: Entry[S], partition: int) -> None:
         """Store the key's entry (in-stream only: the changelog goes to ``partition``)."""
         self._cache[key] = entry
-        self.table[key] = self._encoder.encode(entry)
+        await write(self.table, key, self._encoder.encode(entry), partition)
         self._keys.setdefault(partition, set()).add(key)
         self.dirty.setdefault(partition, set()).add(key)
 

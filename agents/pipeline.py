@@ -21,6 +21,7 @@ from agents.partition_clock import PartitionTime, judge, reassigned, watermark
 from agents.roster import RosterView, roster_entry
 from agents.settings import Settings
 from agents.snapshot_latency import SnapshotLatency
+from agents.table_writes import write
 from schemas.decode import encode
 from schemas.events import (
     ApprovalDecided,
@@ -171,12 +172,13 @@ class Pipeline:
         return watermark(entries.values(), complete, self.lateness,
                          wall - self.settings.idle_partition_seconds, self._wall_now or 0)
 
-    def admit(self, source: str, offset: int, at: int, behind: bool) -> bool:
-        """Judge the record at ``offset`` of ``source`` (topic:partition), event time
-        ``at``, against that partition's own stream time: False when it is late. A
-        replayed record gets its first verdict again. Writes the partition's entry to
-        the clock table (in-stream) when it changed or is getting old."""
+    async def admit(self, tp: TP, offset: int, at: int, behind: bool) -> bool:
+        """Judge the record at ``offset`` of input partition ``tp``, event time ``at``,
+        against that partition's own stream time: False when it is late. A replayed
+        record gets its first verdict again. Writes the partition's entry to the clock
+        table (in-stream) when it changed or is getting old."""
         wall = time.time()
+        source = f"{tp.topic}:{tp.partition}"
         known = self._owned.get(source)
         if known is None or source in self._unloaded:
             self._unloaded.discard(source)
@@ -190,28 +192,28 @@ class Pipeline:
         if not behind or (latest.at, latest.hold, latest.behind, latest.late) != (
             known.at, known.hold, known.behind, known.late
         ) or wall - known.seen > self.settings.idle_partition_seconds / 4:
-            self.clock[source] = _clock_encoder.encode(latest)
+            await write(self.clock, source, _clock_encoder.encode(latest), tp.partition)
         return not late
 
     # ------------------------------------------------------------------ ingest routing
 
-    async def route(self, event: Event, source: str, offset: int, behind: bool) -> bool:
-        """Send a validated event (record ``offset`` of ``source``) to the stages that
-        own its keys (the roster also to its table); False when the event is late for
-        its partition and was not routed. ``behind``: more records are already waiting
-        in the event's partition."""
+    async def route(self, event: Event, tp: TP, offset: int, behind: bool) -> bool:
+        """Send a validated event (record ``offset`` of input partition ``tp``) to the
+        stages that own its keys (the roster also to its table); False when the event
+        is late for its partition and was not routed. ``behind``: more records are
+        already waiting in the event's partition."""
         at = to_micros(event.occurred_at)
-        if not self.admit(source, offset, at, behind):
+        if not await self.admit(tp, offset, at, behind):
             return False
         now, mark = self.clock_now()
         if isinstance(event, RepUpdated):
-            self.roster.upsert(event.rep_id, roster_entry(event, at))
+            await self.roster.upsert(event.rep_id, roster_entry(event, at), tp.partition)
         qualifying = None
         if isinstance(event, NoteLogged):
             qualifying = is_qualifying(event.body, self.policy.notes)
             event = msgspec.structs.replace(event, body="")  # the body goes no further
         for seq, (topic, key) in enumerate(self._destinations(event, qualifying)):
-            origin = routing.Origin(self._short_source(source), offset, seq)
+            origin = routing.Origin(self._short_source(f"{tp.topic}:{tp.partition}"), offset, seq)
             message = routing.EventMsg(event, now, mark, origin, qualifying)
             await topic.send(key=key.encode(), value=routing.encoder.encode(message))
         return True
@@ -317,7 +319,7 @@ class Pipeline:
         entry.sent = {o: sent for o, sent in entry.sent.items() if o >= committed}
         if outgoing:
             entry.sent[record.offset] = outgoing
-        states.put(key, entry, record.partition)
+        await states.put(key, entry, record.partition)
         due.schedule(record.partition, key, result.state)
         await self._send_all(outgoing)
 
@@ -369,7 +371,7 @@ class Pipeline:
             if result.outcome == "duplicate":
                 self.counters.duplicate("reps")
             entry.state, entry.last = result.state, event.message.offset
-            self.reps.put(key, entry, partition)
+            await self.reps.put(key, entry, partition)
             self.latency.changed(f"rep:{key}")
 
     async def _rep_snapshots(self, partition: int, clock: Clock) -> None:
@@ -381,7 +383,7 @@ class Pipeline:
             entry.state, snapshot, alerts, figures = self.rep_stage.snapshot(
                 entry.state, rep_id, team, clock
             )
-            self.reps.put(rep_id, entry, partition)
+            await self.reps.put(rep_id, entry, partition)
             if await self._send_snapshot(f"rep:{rep_id}", snapshot):
                 previous = self._rep_team.get(rep_id)
                 if previous is not None and previous != team:
@@ -410,7 +412,7 @@ class Pipeline:
                     entry.state, snapshot, alerts = self.team_stage.snapshot(
                         entry.state, team, clock
                     )
-                    self.teams.put(team, entry, partition)
+                    await self.teams.put(team, entry, partition)
                     await self._send_snapshot(f"team:{team}", snapshot)
                     await self.send_alerts(alerts)
                 continue
@@ -419,7 +421,7 @@ class Pipeline:
             entry = self.teams.entry(team) or Entry(None)
             # Figures replace a rep's previous ones: applying them twice changes nothing.
             entry.state = self.team_stage.update(entry.state, message.rep_id, message.figures)
-            self.teams.put(team, entry, partition)
+            await self.teams.put(team, entry, partition)
             self.latency.changed(f"team:{team}")
 
     def _keys_to_snapshot(

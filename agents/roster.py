@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from agents.table_writes import write
 from schemas.events import RepUpdated
 from streams.stages import UNASSIGNED, RosterEntry
 
@@ -50,8 +51,9 @@ class RosterView(Mapping[str, RosterEntry]):
         entry = self.get(rep_id)
         return UNASSIGNED if entry is None else entry.team
 
-    def upsert(self, rep_id: str, entry: RosterEntry) -> None:
-        """Store ``entry`` unless a newer record of the rep is already known (in-stream)."""
+    async def upsert(self, rep_id: str, entry: RosterEntry, partition: int) -> None:
+        """Store ``entry`` unless a newer record of the rep is already known (in-stream:
+        the changelog goes to ``partition``, the current event's)."""
         current = self.get(rep_id)
         if current is None or (entry.at, entry.event_id) > (current.at, current.event_id):
-            self.table[rep_id] = _encoder.encode(entry)
+            await write(self.table, rep_id, _encoder.encode(entry), partition)

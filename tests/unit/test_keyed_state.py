@@ -4,7 +4,9 @@ tests)."""
 
 from __future__ import annotations
 
+import asyncio
 import zlib
+from typing import Any
 
 import msgspec
 
@@ -15,18 +17,47 @@ class Counter(msgspec.Struct):
     n: int = 0
 
 
-def _states(table: dict[str, bytes]) -> KeyedState[Counter]:
+class Changelog:
+    """Records what was sent, as (partition, key, value)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str, bytes]] = []
+
+    async def send(self, *, key: str, value: bytes, partition: int, **_: Any) -> None:
+        self.sent.append((partition, key, value))
+
+
+class Table(dict[str, bytes]):
+    """A Faust table's parts that agents.table_writes uses: its store and changelog."""
+
+    key_serializer = value_serializer = "raw"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = self
+        self.changelog_topic = Changelog()
+
+    def _on_changelog_sent(self, fut: Any) -> None:
+        pass
+
+
+def _states(table: Table) -> KeyedState[Counter]:
     return KeyedState(table, Counter, lambda key: zlib.crc32(key.encode()) % 2)
 
 
+def _put(states: KeyedState[Counter], key: str, entry: Entry[Counter], partition: int) -> None:
+    asyncio.run(states.put(key, entry, partition))
+
+
 def test_an_entry_round_trips_through_the_table_with_its_delivery_memory() -> None:
-    table: dict[str, bytes] = {}
+    table = Table()
     states = _states(table)
     entry = Entry(Counter(3), last=41, applied={"in:0": (7, 1)},
                   sent={41: [("by-rep", b"r1", b"v")]})
-    states.put("k", entry, 0)
+    _put(states, "k", entry, 0)
     again = _states(table).entry("k")
     assert again == entry and _states(table).get("k") == Counter(3)
+    assert table.changelog_topic.sent == [(0, "k", table["k"])]
 
 
 def test_a_record_at_or_before_the_last_offset_was_processed() -> None:
@@ -42,12 +73,12 @@ def test_a_message_at_or_before_the_last_applied_origin_of_its_source_was_applie
 
 
 def test_what_a_partition_sent_since_its_commit_comes_back_in_record_order() -> None:
-    table: dict[str, bytes] = {}
+    table = Table()
     states = _states(table)
     keys = [key for key in (f"k{i}" for i in range(20)) if zlib.crc32(key.encode()) % 2 == 0]
     a, b = keys[:2]
-    states.put(a, Entry(Counter(), sent={9: [("t", b"a", b"9")], 4: [("t", b"a", b"4")]}), 0)
-    states.put(b, Entry(Counter(), sent={6: [("t", b"b", b"6"), ("t", b"b", b"6.1")]}), 0)
+    _put(states, a, Entry(Counter(), sent={9: [("t", b"a", b"9")], 4: [("t", b"a", b"4")]}), 0)
+    _put(states, b, Entry(Counter(), sent={6: [("t", b"b", b"6"), ("t", b"b", b"6.1")]}), 0)
     fresh = _states(table)  # after a restart: found by scanning the table
     assert fresh.sent_since_commit(0) == [
         ("t", b"a", b"4"), ("t", b"b", b"6"), ("t", b"b", b"6.1"), ("t", b"a", b"9")]
@@ -55,10 +86,10 @@ def test_what_a_partition_sent_since_its_commit_comes_back_in_record_order() -> 
 
 
 def test_the_due_index_is_rebuilt_from_the_stored_states() -> None:
-    table: dict[str, bytes] = {}
+    table = Table()
     states = _states(table)
     for key, n in (("x", 5), ("y", 2), ("z", 9)):
-        states.put(key, Entry(Counter(n)), zlib.crc32(key.encode()) % 2)
+        _put(states, key, Entry(Counter(n)), zlib.crc32(key.encode()) % 2)
     fresh = _states(table)
     due = DueIndex(fresh, lambda state: state.n)
     found = [key for p in (0, 1) for key in due.pop_due(p, 6)]
@@ -66,11 +97,11 @@ def test_the_due_index_is_rebuilt_from_the_stored_states() -> None:
 
 
 def test_a_revoke_forgets_keys_that_were_only_read_so_a_later_owner_wins() -> None:
-    table: dict[str, bytes] = {}
+    table = Table()
     states = _states(table)
     key = next(k for k in (f"k{i}" for i in range(20)) if zlib.crc32(k.encode()) % 2 == 1)
-    _states(table).put(key, Entry(Counter(1), last=5), 1)
+    _put(_states(table), key, Entry(Counter(1), last=5), 1)
     assert states.get(key) == Counter(1)  # read, never written here
     states.revoke({1})
-    _states(table).put(key, Entry(Counter(2), last=9), 1)  # the other worker moves on
+    _put(_states(table), key, Entry(Counter(2), last=9), 1)  # the other worker moves on
     assert states.get(key) == Counter(2) and states.entry(key).last == 9
