@@ -81,20 +81,25 @@ class Latitude:
     async def ingest(self, stream: faust.StreamT) -> None:
         """Decode every input record once; dead-letter what is invalid or late; route
         the rest to the stage that owns its key."""
-        async for event in stream.events():
-            message = event.message
-            family = message.topic[self._prefix_len :]
-            try:
-                decoded = decode(message.value, family, max_bytes=self.settings.max_event_bytes)
-            except InvalidEvent as invalid:
-                await self.dead_letter(message, invalid.reason, invalid.detail, family)
-                continue
-            highwater = self.app.consumer.highwater(message.tp)
-            behind = highwater is not None and message.offset + 1 < highwater
-            if not await self.pipeline.route(decoded, message.tp, message.offset, behind):
-                await self.dead_letter(message, Reason.LATE, LATE_DETAIL, family, "TASK_PUT")
-                continue
-            self.counters.accepted(family, decoded.__struct_config__.tag)
+        async for batch in self.pipeline.batches(stream):
+            for event in batch:
+                await self._ingest_one(event)
+            await self.pipeline.flush_clock()
+
+    async def _ingest_one(self, event: faust.EventT) -> None:
+        message = event.message
+        family = message.topic[self._prefix_len :]
+        try:
+            decoded = decode(message.value, family, max_bytes=self.settings.max_event_bytes)
+        except InvalidEvent as invalid:
+            await self.dead_letter(message, invalid.reason, invalid.detail, family)
+            return
+        highwater = self.app.consumer.highwater(message.tp)
+        behind = highwater is not None and message.offset + 1 < highwater
+        if not await self.pipeline.route(decoded, event, behind):
+            await self.dead_letter(message, Reason.LATE, LATE_DETAIL, family, "TASK_PUT")
+            return
+        self.counters.accepted(family, decoded.__struct_config__.tag)
 
     async def refresh_consumer_lag(self) -> None:
         """Cache the input partitions' lag for /metrics (which must not await Kafka)."""

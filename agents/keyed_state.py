@@ -1,9 +1,10 @@
 """Per-key stage state over a Faust table: decoded once, cached, written back in-stream.
 
-Faust writes a table's changelog to the partition of the event being processed, so a
-key's state is only ever written while processing a message of that key's partition
-(its own message, or a tick sent to that partition). The cache holds decoded structs
-so the hot path never re-decodes; revoked partitions are dropped from it.
+A key's state changes only while processing a message of that key's partition (its own
+message, or a tick sent to that partition), and is written once per batch of messages,
+under the partition of the last message that changed it (agents/table_writes.py). The
+cache holds decoded structs so the hot path never re-decodes; revoked partitions are
+dropped from it.
 
 Next to the stage's state, each key keeps what makes processing exactly-once over an
 at-least-once log (docs/topology.md, "Delivery"): the offset of the last record of its
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import msgspec
+from faust.types import EventT
 
 from agents.table_writes import write
 
@@ -64,6 +66,7 @@ class KeyedState(Generic[S]):
         self._cache: dict[str, Entry[S]] = {}
         self._keys: dict[int, set[str]] = {}
         self._indexed: set[int] = set()
+        self._unwritten: dict[str, EventT] = {}
         self.dirty: dict[int, set[str]] = {}
 
     def entry(self, key: str) -> Entry[S] | None:
@@ -84,12 +87,21 @@ class KeyedState(Generic[S]):
         entry = self.entry(key)
         return None if entry is None else entry.state
 
-    async def put(self, key: str, entry: Entry[S], partition: int) -> None:
-        """Store the key's entry (in-stream only: the changelog goes to ``partition``)."""
+    def put(self, key: str, entry: Entry[S], event: EventT) -> None:
+        """Keep the key's changed entry, to be written by :meth:`flush` (``event``: the
+        record that changed it, of the key's partition)."""
         self._cache[key] = entry
-        await write(self.table, key, self._encoder.encode(entry), partition)
+        self._unwritten[key] = event
+        partition = event.message.partition
         self._keys.setdefault(partition, set()).add(key)
         self.dirty.setdefault(partition, set()).add(key)
+
+    async def flush(self) -> None:
+        """Write every entry changed since the last flush once, before the batch that
+        changed them is acknowledged (and so before its offsets can be committed)."""
+        unwritten, self._unwritten = self._unwritten, {}
+        for key, event in unwritten.items():
+            await write(self.table, key, self._encoder.encode(self._cache[key]), event)
 
     def keys_in(self, partition: int) -> set[str]:
         """Every key of ``partition`` this worker holds, indexing the table on first use."""
@@ -134,6 +146,8 @@ class KeyedState(Generic[S]):
         for partition in partitions:
             for key in self._keys.pop(partition, set()):
                 self._cache.pop(key, None)
+                # Not acknowledged either: the partition's next owner processes it again.
+                self._unwritten.pop(key, None)
             self._indexed.discard(partition)
             self.dirty.pop(partition, None)
 

@@ -7,7 +7,7 @@ stage, store the state, send what the stage returned.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import faust
@@ -86,6 +86,7 @@ class Pipeline:
         self._short: dict[str, str] = {}
         self._owned: dict[str, PartitionTime] = {}  # input partitions this worker reads
         self._unloaded: set[str] = set()  # owned, their stored entry not read yet
+        self._clock_unwritten: dict[str, faust.EventT] = {}  # source -> last record
         self._others: dict[str, PartitionTime] = {}
         self._others_read = 0.0
         self._input_partitions: set[str] | None = None
@@ -172,13 +173,15 @@ class Pipeline:
         return watermark(entries.values(), complete, self.lateness,
                          wall - self.settings.idle_partition_seconds, self._wall_now or 0)
 
-    async def admit(self, tp: TP, offset: int, at: int, behind: bool) -> bool:
-        """Judge the record at ``offset`` of input partition ``tp``, event time ``at``,
-        against that partition's own stream time: False when it is late. A replayed
-        record gets its first verdict again. Writes the partition's entry to the clock
-        table (in-stream) when it changed or is getting old."""
+    def admit(self, record: faust.EventT, at: int, behind: bool) -> bool:
+        """Judge input ``record``, event time ``at``, against its partition's own stream
+        time: False when it is late. A replayed record gets its first verdict again.
+        Keeps the partition's entry for the clock table (written by :meth:`flush_clock`)
+        when it changed or is getting old."""
         wall = time.time()
-        source = f"{tp.topic}:{tp.partition}"
+        message = record.message
+        source = f"{message.topic}:{message.partition}"
+        offset = message.offset
         known = self._owned.get(source)
         if known is None or source in self._unloaded:
             self._unloaded.discard(source)
@@ -192,28 +195,36 @@ class Pipeline:
         if not behind or (latest.at, latest.hold, latest.behind, latest.late) != (
             known.at, known.hold, known.behind, known.late
         ) or wall - known.seen > self.settings.idle_partition_seconds / 4:
-            await write(self.clock, source, _clock_encoder.encode(latest), tp.partition)
+            self._clock_unwritten[source] = record
         return not late
+
+    async def flush_clock(self) -> None:
+        """Write the clock entries kept since the last flush, each once, before the
+        batch of input records that changed them is acknowledged."""
+        unwritten, self._clock_unwritten = self._clock_unwritten, {}
+        for source, record in unwritten.items():
+            await write(self.clock, source, _clock_encoder.encode(self._owned[source]), record)
 
     # ------------------------------------------------------------------ ingest routing
 
-    async def route(self, event: Event, tp: TP, offset: int, behind: bool) -> bool:
-        """Send a validated event (record ``offset`` of input partition ``tp``) to the
-        stages that own its keys (the roster also to its table); False when the event
-        is late for its partition and was not routed. ``behind``: more records are
-        already waiting in the event's partition."""
+    async def route(self, event: Event, record: faust.EventT, behind: bool) -> bool:
+        """Send a validated ``event`` (decoded from input ``record``) to the stages that
+        own its keys (the roster also to its table); False when the event is late for
+        its partition and was not routed. ``behind``: more records are already waiting
+        in the event's partition."""
         at = to_micros(event.occurred_at)
-        if not await self.admit(tp, offset, at, behind):
+        if not self.admit(record, at, behind):
             return False
         now, mark = self.clock_now()
         if isinstance(event, RepUpdated):
-            await self.roster.upsert(event.rep_id, roster_entry(event, at), tp.partition)
+            await self.roster.upsert(event.rep_id, roster_entry(event, at), record)
         qualifying = None
         if isinstance(event, NoteLogged):
             qualifying = is_qualifying(event.body, self.policy.notes)
             event = msgspec.structs.replace(event, body="")  # the body goes no further
+        source = self._short_source(f"{record.message.topic}:{record.message.partition}")
         for seq, (topic, key) in enumerate(self._destinations(event, qualifying)):
-            origin = routing.Origin(self._short_source(f"{tp.topic}:{tp.partition}"), offset, seq)
+            origin = routing.Origin(source, record.message.offset, seq)
             message = routing.EventMsg(event, now, mark, origin, qualifying)
             await topic.send(key=key.encode(), value=routing.encoder.encode(message))
         return True
@@ -246,31 +257,43 @@ class Pipeline:
         """Discounts and approvals, keyed by deal."""
         await self._run_keyed(stream, self.decisions, self.decision_stage, self.decision_due)
 
+    def batches(self, stream: faust.StreamT) -> AsyncIterator[Sequence[faust.EventT]]:
+        """The stream's events in batches: a batch is acknowledged after its last event
+        was processed, so each key changed by it is written once (docs/topology.md)."""
+        return stream.take_events(self.settings.batch_max, self.settings.batch_seconds)
+
     async def _run_keyed(
         self, stream: faust.StreamT, states: KeyedState[Any], stage: Any, due: DueIndex
     ) -> None:
-        async for event in stream.events():
-            message, partition, clock = self._receive(event)
-            record = event.message
-            await self._resend_after_recovery(states, record.topic, partition)
-            if isinstance(message, routing.TickMsg):
-                # In origin order: a tick's messages from several keys share its offset.
-                for key in sorted(due.pop_due(partition, clock.now), key=routing.first_seq):
-                    entry = states.entry(key)
-                    if entry is not None and not entry.processed(record.offset):
-                        await self._step(states, due, key, record, entry,
-                                         stage.tick(entry.state, clock), clock)
-                continue
-            key = event.key.decode()
-            entry = self._fresh_entry(states, key, record.offset, message)
-            if entry is None:
-                continue
-            if isinstance(message, routing.AccountMsg):
-                result = stage.apply(entry.state, message.message, clock)
-            else:
-                assert isinstance(message, routing.EventMsg)
-                result = stage.apply(entry.state, message.event, clock, message.qualifying)
-            await self._step(states, due, key, record, entry, result, clock)
+        async for batch in self.batches(stream):
+            for event in batch:
+                await self._keyed_event(event, states, stage, due)
+            await states.flush()
+
+    async def _keyed_event(
+        self, event: faust.EventT, states: KeyedState[Any], stage: Any, due: DueIndex
+    ) -> None:
+        message, partition, clock = self._receive(event)
+        record = event.message
+        await self._resend_after_recovery(states, record.topic, partition)
+        if isinstance(message, routing.TickMsg):
+            # In origin order: a tick's messages from several keys share its offset.
+            for key in sorted(due.pop_due(partition, clock.now), key=routing.first_seq):
+                entry = states.entry(key)
+                if entry is not None and not entry.processed(record.offset):
+                    await self._step(states, due, key, event, entry,
+                                     stage.tick(entry.state, clock), clock)
+            return
+        key = event.key.decode()
+        entry = self._fresh_entry(states, key, record.offset, message)
+        if entry is None:
+            return
+        if isinstance(message, routing.AccountMsg):
+            result = stage.apply(entry.state, message.message, clock)
+        else:
+            assert isinstance(message, routing.EventMsg)
+            result = stage.apply(entry.state, message.event, clock, message.qualifying)
+        await self._step(states, due, key, event, entry, result, clock)
 
     def _fresh_entry(
         self, states: KeyedState[Any], key: str, offset: int, message: Any
@@ -291,11 +314,13 @@ class Pipeline:
         return entry
 
     async def _step(
-        self, states: KeyedState[Any], due: DueIndex, key: str, record: Any,
+        self, states: KeyedState[Any], due: DueIndex, key: str, event: faust.EventT,
         entry: Entry[Any], result: StepResult[Any], clock: Clock,
     ) -> None:
-        """Store the key's new state with what it sends (kept until the record's offset
-        is committed), then send it."""
+        """Keep the key's new state with what it sends (kept until the offset of
+        ``event`` is committed), and send it. Sent before the state is written at the
+        end of the batch, a message is sent again by a replay of ``event``."""
+        record = event.message
         if result.outcome == "duplicate":
             self.counters.duplicate(states.table.name)
         source = self._short_source(f"{record.topic}:{record.partition}")
@@ -319,7 +344,7 @@ class Pipeline:
         entry.sent = {o: sent for o, sent in entry.sent.items() if o >= committed}
         if outgoing:
             entry.sent[record.offset] = outgoing
-        await states.put(key, entry, record.partition)
+        states.put(key, entry, event)
         due.schedule(record.partition, key, result.state)
         await self._send_all(outgoing)
 
@@ -356,25 +381,31 @@ class Pipeline:
 
     async def rep_agent(self, stream: faust.StreamT) -> None:
         """Rep aggregates: rep-keyed events and the deltas of the other stages."""
-        async for event in stream.events():
-            message, partition, clock = self._receive(event)
-            if isinstance(message, routing.TickMsg):
-                await self._rep_snapshots(partition, clock)
-                continue
-            key = event.key.decode()
-            entry = self._fresh_entry(self.reps, key, event.message.offset, message)
-            if entry is None:
-                continue
-            item = message.event if isinstance(message, routing.EventMsg) else message.message
-            qualifying = message.qualifying if isinstance(message, routing.EventMsg) else None
-            result = self.rep_stage.apply(entry.state, item, clock, qualifying)
-            if result.outcome == "duplicate":
-                self.counters.duplicate("reps")
-            entry.state, entry.last = result.state, event.message.offset
-            await self.reps.put(key, entry, partition)
-            self.latency.changed(f"rep:{key}")
+        async for batch in self.batches(stream):
+            for event in batch:
+                await self._rep_event(event)
+            await self.reps.flush()
 
-    async def _rep_snapshots(self, partition: int, clock: Clock) -> None:
+    async def _rep_event(self, event: faust.EventT) -> None:
+        message, _, clock = self._receive(event)
+        if isinstance(message, routing.TickMsg):
+            await self._rep_snapshots(event, clock)
+            return
+        key = event.key.decode()
+        entry = self._fresh_entry(self.reps, key, event.message.offset, message)
+        if entry is None:
+            return
+        item = message.event if isinstance(message, routing.EventMsg) else message.message
+        qualifying = message.qualifying if isinstance(message, routing.EventMsg) else None
+        result = self.rep_stage.apply(entry.state, item, clock, qualifying)
+        if result.outcome == "duplicate":
+            self.counters.duplicate("reps")
+        entry.state, entry.last = result.state, event.message.offset
+        self.reps.put(key, entry, event)
+        self.latency.changed(f"rep:{key}")
+
+    async def _rep_snapshots(self, tick: faust.EventT, clock: Clock) -> None:
+        partition = tick.message.partition
         for rep_id in self._keys_to_snapshot(self.reps, "rep", partition, clock.now):
             entry = self.reps.entry(rep_id)
             if entry is None:
@@ -383,7 +414,7 @@ class Pipeline:
             entry.state, snapshot, alerts, figures = self.rep_stage.snapshot(
                 entry.state, rep_id, team, clock
             )
-            await self.reps.put(rep_id, entry, partition)
+            self.reps.put(rep_id, entry, tick)
             if await self._send_snapshot(f"rep:{rep_id}", snapshot):
                 previous = self._rep_team.get(rep_id)
                 if previous is not None and previous != team:
@@ -402,27 +433,30 @@ class Pipeline:
 
     async def team_agent(self, stream: faust.StreamT) -> None:
         """Team aggregates from the summed figures of the team's reps."""
-        async for event in stream.events():
-            message, partition, clock = self._receive(event)
-            if isinstance(message, routing.TickMsg):
-                for team in self._keys_to_snapshot(self.teams, "team", partition, clock.now):
-                    entry = self.teams.entry(team)
-                    if entry is None:
-                        continue
-                    entry.state, snapshot, alerts = self.team_stage.snapshot(
-                        entry.state, team, clock
-                    )
-                    await self.teams.put(team, entry, partition)
-                    await self._send_snapshot(f"team:{team}", snapshot)
-                    await self.send_alerts(alerts)
-                continue
-            assert isinstance(message, routing.FiguresMsg)
-            team = event.key.decode()
-            entry = self.teams.entry(team) or Entry(None)
-            # Figures replace a rep's previous ones: applying them twice changes nothing.
-            entry.state = self.team_stage.update(entry.state, message.rep_id, message.figures)
-            await self.teams.put(team, entry, partition)
-            self.latency.changed(f"team:{team}")
+        async for batch in self.batches(stream):
+            for event in batch:
+                await self._team_event(event)
+            await self.teams.flush()
+
+    async def _team_event(self, event: faust.EventT) -> None:
+        message, partition, clock = self._receive(event)
+        if isinstance(message, routing.TickMsg):
+            for team in self._keys_to_snapshot(self.teams, "team", partition, clock.now):
+                entry = self.teams.entry(team)
+                if entry is None:
+                    continue
+                entry.state, snapshot, alerts = self.team_stage.snapshot(entry.state, team, clock)
+                self.teams.put(team, entry, event)
+                await self._send_snapshot(f"team:{team}", snapshot)
+                await self.send_alerts(alerts)
+            return
+        assert isinstance(message, routing.FiguresMsg)
+        team = event.key.decode()
+        entry = self.teams.entry(team) or Entry(None)
+        # Figures replace a rep's previous ones: applying them twice changes nothing.
+        entry.state = self.team_stage.update(entry.state, message.rep_id, message.figures)
+        self.teams.put(team, entry, event)
+        self.latency.changed(f"team:{team}")
 
     def _keys_to_snapshot(
         self, states: KeyedState[Any], scope: str, partition: int, now: int

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec
+from faust.types import EventT
 
 from agents.table_writes import write
 from schemas.events import RepUpdated
@@ -51,9 +52,9 @@ class RosterView(Mapping[str, RosterEntry]):
         entry = self.get(rep_id)
         return UNASSIGNED if entry is None else entry.team
 
-    async def upsert(self, rep_id: str, entry: RosterEntry, partition: int) -> None:
-        """Store ``entry`` unless a newer record of the rep is already known (in-stream:
-        the changelog goes to ``partition``, the current event's)."""
+    async def upsert(self, rep_id: str, entry: RosterEntry, record: EventT) -> None:
+        """Store ``entry`` (from input ``record``) unless a newer record of the rep is
+        already known."""
         current = self.get(rep_id)
         if current is None or (entry.at, entry.event_id) > (current.at, current.event_id):
-            await write(self.table, rep_id, _encoder.encode(entry), partition)
+            await write(self.table, rep_id, _encoder.encode(entry), record)

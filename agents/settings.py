@@ -38,6 +38,10 @@ class Settings:
     policy_file: str = ""
     max_event_bytes: int = 1_048_576
     snapshot_interval_seconds: float = 2.0
+    # Agents take records in batches of at most batch_max, waiting at most
+    # batch_seconds for one to fill: each key a batch changes is written once.
+    batch_max: int = 1000
+    batch_seconds: float = 0.02
     live_clock: bool = True
     idle_advance_seconds: float = 60.0
     idle_partition_seconds: float = 10.0
@@ -75,6 +79,10 @@ class Settings:
             )
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"{ENV_PREFIX}WEB_PORT: {self.web_port} is not a TCP port")
+        if self.batch_max < 1:
+            raise SettingsError(f"{ENV_PREFIX}BATCH_MAX: must be at least 1 record")
+        if self.batch_seconds <= 0:
+            raise SettingsError(f"{ENV_PREFIX}BATCH_SECONDS: must be more than 0 (e.g. 0.02)")
         if self.topic_partitions < 1:
             raise SettingsError(f"{ENV_PREFIX}TOPIC_PARTITIONS: must be at least 1")
         protocols = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -45,8 +46,16 @@ def _states(table: Table) -> KeyedState[Counter]:
     return KeyedState(table, Counter, lambda key: zlib.crc32(key.encode()) % 2)
 
 
+class Record:
+    """A Faust event's part that a write reads: its message's partition."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition)
+
+
 def _put(states: KeyedState[Counter], key: str, entry: Entry[Counter], partition: int) -> None:
-    asyncio.run(states.put(key, entry, partition))
+    states.put(key, entry, Record(partition))  # type: ignore[arg-type]
+    asyncio.run(states.flush())
 
 
 def test_an_entry_round_trips_through_the_table_with_its_delivery_memory() -> None:
@@ -58,6 +67,28 @@ def test_an_entry_round_trips_through_the_table_with_its_delivery_memory() -> No
     again = _states(table).entry("k")
     assert again == entry and _states(table).get("k") == Counter(3)
     assert table.changelog_topic.sent == [(0, "k", table["k"])]
+
+
+def test_a_key_changed_by_several_records_of_a_batch_is_written_once_at_its_flush() -> None:
+    table = Table()
+    states = _states(table)
+    for n in (1, 2, 3):
+        states.put("k", Entry(Counter(n), last=n), Record(1))  # type: ignore[arg-type]
+    assert states.get("k") == Counter(3) and "k" not in table  # read from the cache
+    asyncio.run(states.flush())
+    asyncio.run(states.flush())  # nothing changed since: nothing written
+    assert [(p, k) for p, k, _ in table.changelog_topic.sent] == [(1, "k")]
+    assert _states(table).entry("k") == Entry(Counter(3), last=3)
+
+
+def test_a_revoke_drops_unwritten_entries_whose_records_were_not_acknowledged() -> None:
+    table = Table()
+    states = _states(table)
+    key = next(k for k in (f"k{i}" for i in range(20)) if zlib.crc32(k.encode()) % 2 == 1)
+    states.put(key, Entry(Counter(1)), Record(1))  # type: ignore[arg-type]
+    states.revoke({1})
+    asyncio.run(states.flush())
+    assert key not in table and table.changelog_topic.sent == []
 
 
 def test_a_record_at_or_before_the_last_offset_was_processed() -> None:

@@ -1,0 +1,31 @@
+"""Settings from the environment and a file (agents/settings.py): errors name the
+variable or field and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agents.settings import Settings, SettingsError
+
+
+def test_the_environment_overrides_the_file_which_overrides_the_default(tmp_path: Path) -> None:
+    config = tmp_path / "latitude.yaml"
+    config.write_text("batch_max: 50\nbatch_seconds: 0.5\n", encoding="utf-8")
+    settings = Settings.load({"LATITUDE_CONFIG": str(config), "LATITUDE_BATCH_MAX": "7"})
+    assert (settings.batch_max, settings.batch_seconds) == (7, 0.5)
+    assert Settings.load({}).batch_max == 1000
+
+
+@pytest.mark.parametrize("name, value", [("BATCH_MAX", "0"), ("BATCH_SECONDS", "0")])
+def test_a_batch_that_could_never_be_taken_is_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"LATITUDE_{name}.*must be"):
+        Settings.load({f"LATITUDE_{name}": value})
+
+
+def test_a_file_field_that_is_not_a_number_names_the_file_and_field(tmp_path: Path) -> None:
+    config = tmp_path / "latitude.yaml"
+    config.write_text("batch_max: many\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"latitude\.yaml: batch_max: 'many' is not"):
+        Settings.load({"LATITUDE_CONFIG": str(config)})
