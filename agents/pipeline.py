@@ -280,9 +280,14 @@ class Pipeline:
             # In origin order: a tick's messages from several keys share its offset.
             for key in sorted(due.pop_due(partition, clock.now), key=routing.first_seq):
                 entry = states.entry(key)
-                if entry is not None and not entry.processed(record.offset):
-                    await self._step(states, due, key, event, entry,
-                                     stage.tick(entry.state, clock), clock)
+                if entry is None:
+                    continue
+                if entry.processed(record.offset):
+                    # A replayed tick: the key's state is past it, and still due later.
+                    due.schedule(partition, key, entry.state)
+                    continue
+                await self._step(states, due, key, event, entry,
+                                 stage.tick(entry.state, clock), clock)
             return
         key = event.key.decode()
         entry = self._fresh_entry(states, key, record.offset, message)
