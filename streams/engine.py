@@ -21,6 +21,7 @@ from schemas import events as ev
 from schemas.outputs import KpiValue, Violation
 from streams import deals as d
 from streams.clock import DAY_US, Deduplicator, StreamTime, from_micros, span_micros, to_micros
+from streams.deals import NEVER
 from streams.notes import is_qualifying
 from streams.policy_model import Policy
 from streams.stages import (
@@ -29,9 +30,10 @@ from streams.stages import (
     AccountStage,
     AccountState,
     Clock,
-    Counted,
     DecisionStage,
     DecisionState,
+    Fired,
+    NoteDay,
     RepStage,
     RepState,
     RosterEntry,
@@ -134,20 +136,20 @@ class Engine:
 
     def _deal_updated(self, event: ev.DealUpdated, at: int, clock: Clock,
                       out: list[Violation]) -> None:
-        self._decision(event.deal_id, event, clock, None, out)
-        self._account(event.account_id, event, clock, None, out)
+        self._decision(event.deal_id, event, at, clock, None, out)
+        self._account(event.account_id, event, at, None, out)
 
     def _note_logged(self, event: ev.NoteLogged, at: int, clock: Clock,
                      out: list[Violation]) -> None:
         qualifying = is_qualifying(event.body, self._note_quality)
-        self._account(event.account_id, event, clock, qualifying, out)
+        self._account(event.account_id, event, at, qualifying, out)
         if qualifying and event.deal_id is not None:  # others change nothing on the deal
-            self._decision(event.deal_id, event, clock, qualifying, out)
+            self._decision(event.deal_id, event, at, clock, qualifying, out)
         self._rep_event(event, at, clock, out)
 
     def _decision_event(self, event: Any, at: int, clock: Clock,
                         out: list[Violation]) -> None:
-        self._decision(event.deal_id, event, clock, None, out)
+        self._decision(event.deal_id, event, at, clock, None, out)
 
     def _rep_updated(self, event: ev.RepUpdated, at: int, clock: Clock,
                      out: list[Violation]) -> None:
@@ -160,49 +162,72 @@ class Engine:
 
     def _survey(self, event: ev.SurveySubmitted, at: int, clock: Clock,
                 out: list[Violation]) -> None:
-        self._account(event.account_id, event, clock, None, out)
+        self._account(event.account_id, event, at, None, out)
         self._rep_event(event, at, clock, out)
 
+    # The stages are called through their ``step`` methods: no per-key de-duplication
+    # (``apply`` let each event through once, and every message is derived from one),
+    # no per-key pruning (``_time_moved`` prunes every key every SWEEP_DAYS).
+
     def _rep_event(self, event: Any, at: int, clock: Clock, out: list[Violation]) -> None:
-        states = self.rep_state
-        rep_id = event.rep_id
-        states[rep_id] = self.rep_stage.apply(states.get(rep_id), event, clock).state
+        state = self.rep_state.get(event.rep_id)
+        if state is None:
+            state = self.rep_state[event.rep_id] = RepState()
+        self.rep_stage.step(state, event, at)
 
-    def _account(self, account_id: str, item: Any, clock: Clock, qualifying: bool | None,
+    def _account(self, account_id: str, item: Any, at: int, qualifying: bool | None,
                  out: list[Violation]) -> None:
-        states = self.account_state
-        result = self.account_stage.apply(states.get(account_id), item, clock, qualifying)
-        states[account_id] = result.state
-        if result.to_reps or result.violations:
-            self._deliver(result, clock, out)
+        state = self.account_state.get(account_id)
+        if state is None:
+            state = self.account_state[account_id] = AccountState(account_id=account_id)
+        msgs: list[Any] = []
+        fired: list[Violation] = []
+        self.account_stage.step(state, item, at, qualifying, fired, msgs)
+        if msgs or fired:
+            self._send(msgs, fired, out)
 
-    def _decision(self, deal_id: str, item: Any, clock: Clock, qualifying: bool | None,
-                  out: list[Violation]) -> None:
-        result = self.decision_stage.apply(self.decision_state.get(deal_id), item, clock,
-                                           qualifying)
-        self._stored(deal_id, result, clock, out)
+    def _decision(self, deal_id: str, event: Any, at: int, clock: Clock,
+                  qualifying: bool | None, out: list[Violation]) -> None:
+        state = self.decision_state.get(deal_id)
+        if state is None:
+            state = self.decision_state[deal_id] = DecisionState(deal_id=deal_id)
+        msgs: list[Any] = []
+        fired: list[Violation] = []
+        self.decision_stage.step(state, event, at, clock, qualifying, fired, msgs)
+        if msgs or fired:
+            self._send(msgs, fired, out)
+        self._schedule(deal_id, state)
 
-    def _stored(self, deal_id: str, result: StepResult[DecisionState], clock: Clock,
-                out: list[Violation]) -> None:
-        self.decision_state[deal_id] = result.state
-        if result.to_reps or result.violations or result.to_accounts:
-            self._deliver(result, clock, out)
-        due = self.decision_stage.next_due(result.state)
+    def _schedule(self, deal_id: str, state: DecisionState) -> None:
+        due = self.decision_stage.next_due(state)
         if due is not None and self._due_of.get(deal_id) != due:
             self._due_of[deal_id] = due
             heapq.heappush(self._due, (due, deal_id))
 
-    def _deliver(self, result: StepResult[Any], clock: Clock, out: list[Violation]) -> None:
-        out += result.violations
-        states, stage = self.rep_state, self.rep_stage
-        for message in result.to_reps:
-            rep_id = message.rep_id
-            if type(message) is Counted:  # the only rep message that is de-duplicated
-                states[rep_id] = stage.apply(states.get(rep_id), message, clock).state
+    def _send(self, msgs: list[Any], fired: list[Violation], out: list[Violation]) -> None:
+        """Deliver a stage's rep messages, then credit its violations to their reps (in
+        the order ``apply`` returns them: ``to_reps`` ends with the ``Fired``)."""
+        if fired:
+            out += fired
+            msgs += [Fired(v.rep_id or UNASSIGNED, v) for v in fired]
+        states, deliver = self.rep_state, self.rep_stage.deliver
+        for message in msgs:
+            state = states.get(message.rep_id)
+            if state is None:
+                state = states[message.rep_id] = RepState()
+            if type(message) is NoteDay:  # most messages: the note fan-out, inlined
+                days, account = state.note_days, message.account_id
+                if days.get(account, NEVER) < message.day:
+                    days[account] = message.day
             else:
-                states[rep_id] = stage.receive(states.get(rep_id), message, clock)
+                deliver(state, message)
+
+    def _deliver(self, result: StepResult[Any], out: list[Violation]) -> None:
+        """Deliver what a stage's ``tick`` returned (its ``to_reps`` hold the Fired)."""
+        out += result.violations
+        self._send(result.to_reps, [], out)
         for message in result.to_accounts:
-            self._account(message.account_id, message, clock, None, out)
+            self._account(message.account_id, message, message.at, None, out)
 
     # -------------------------------------------------------------------------- time
 
@@ -214,8 +239,8 @@ class Engine:
             if due_of.get(deal_id) != when:
                 continue
             del due_of[deal_id]
-            self._stored(deal_id, self.decision_stage.tick(states[deal_id], clock), clock,
-                         out)
+            self._deliver(self.decision_stage.tick(states[deal_id], clock), out)
+            self._schedule(deal_id, states[deal_id])
 
     def _time_moved(self, clock: Clock, out: list[Violation]) -> None:
         """Daily: forget old event ids; every SWEEP_DAYS: prune every key's state."""
@@ -228,7 +253,7 @@ class Engine:
             return
         self._swept = today
         for state in self.account_state.values():
-            self._deliver(self.account_stage.tick(state, clock), clock, out)
+            self._deliver(self.account_stage.tick(state, clock), out)
         for state in self.rep_state.values():
             self.rep_stage.prune(state, clock)
 
