@@ -82,6 +82,7 @@ class Engine:
         self._next_day = -(1 << 62)  # start of the next stream day (daily pruning)
         self._swept: int | None = None
         self._now: Clock | None = None  # the Clock at T (see _clock)
+        self._lateness = self.clock.lateness
         self._note_quality = policy.notes
         self._routes: dict[type, Callable[[Any, int, Clock, list[Violation]], None]] = {
             ev.DealUpdated: self._deal_updated, ev.NoteLogged: self._note_logged,
@@ -101,13 +102,17 @@ class Engine:
             return Applied("late", [])
         if not self.seen.add_new(event.event_id, at):
             return Applied("duplicate", [])  # T did not move: the original is accepted
-        clock = self._clock() if moved or self._now is None else self._now
+        if moved:  # T moves for most events (they arrive nearly in time order)
+            clock = self._now = Clock(at, at - self._lateness)
+        else:
+            clock = self._now or self._clock()
         out: list[Violation] = []
         self._routes.get(type(event), self._rep_event)(event, at, clock, out)
         due = self._due
         if due and due[0][0] <= clock.now:
             self._run_due(clock, out)
-        if moved:  # after the deferred rules: they may still read what pruning drops
+        # After the deferred rules: they may still read what pruning drops.
+        if moved and at >= self._next_day:
             self._time_moved(clock, out)
         return Applied("accepted", out)
 
@@ -128,7 +133,7 @@ class Engine:
     # ----------------------------------------------------------------------- routing
 
     def _clock(self) -> Clock:
-        """The Clock at T, built once per T (most events leave T where it was)."""
+        """The Clock at T (kept in ``_now`` until T moves)."""
         now = self.clock.now
         assert now is not None
         self._now = Clock(now, now - self.clock.lateness)
