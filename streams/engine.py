@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -21,7 +21,6 @@ from schemas import events as ev
 from schemas.outputs import KpiValue, Violation
 from streams import deals as d
 from streams.clock import DAY_US, Deduplicator, StreamTime, from_micros, span_micros, to_micros
-from streams.deals import NEVER
 from streams.notes import is_qualifying
 from streams.policy_model import Policy
 from streams.stages import (
@@ -33,7 +32,6 @@ from streams.stages import (
     DecisionStage,
     DecisionState,
     Fired,
-    NoteDay,
     RepStage,
     RepState,
     RosterEntry,
@@ -62,6 +60,30 @@ class _Notes:
         self.times = {a: s.note_times for a, s in accounts.items() if s.note_times}
 
 
+class _LastNoteDays(Mapping[str, int]):
+    """Each account's last day with a qualifying note, read from the account states:
+    what the rep stage would have been sent as NoteDay (RepStage.kpis)."""
+
+    def __init__(self, accounts: dict[str, AccountState]) -> None:
+        self.accounts = accounts
+
+    def __getitem__(self, account_id: str) -> int:
+        state = self.accounts[account_id]
+        if state.last_day == d.NEVER:
+            raise KeyError(account_id)
+        return state.last_day
+
+    def get(self, account_id: str, default: Any = None) -> Any:  # the read path: no raise
+        state = self.accounts.get(account_id)
+        return default if state is None or state.last_day == d.NEVER else state.last_day
+
+    def __iter__(self) -> Iterator[str]:
+        return (a for a, state in self.accounts.items() if state.last_day != d.NEVER)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class Engine:
     """Incremental KPIs and guardrail violations over a stream of CRM events."""
 
@@ -70,13 +92,16 @@ class Engine:
         self.clock = StreamTime(span_micros(policy.lateness_days))
         self.seen = Deduplicator()
         self.roster: dict[str, RosterEntry] = {}
-        self.account_stage = AccountStage(policy, self.roster)
+        # One process holds every account: hygiene reads the accounts' last note days
+        # (_LastNoteDays) instead of a NoteDay copy per subscribed rep (~11 per account).
+        self.account_stage = AccountStage(policy, self.roster, fan_out=False)
         self.decision_stage = DecisionStage(policy, self.roster)
         self.rep_stage = RepStage(policy, self.roster)
         self.team_stage = TeamStage(policy)
         self.account_state: dict[str, AccountState] = {}
         self.decision_state: dict[str, DecisionState] = {}
         self.rep_state: dict[str, RepState] = {}
+        self._last_note_days = _LastNoteDays(self.account_state)
         self._due: list[tuple[int, str]] = []  # (due T, deal_id), a heap
         self._due_of: dict[str, int] = {}
         self._next_day = -(1 << 62)  # start of the next stream day (daily pruning)
@@ -220,12 +245,7 @@ class Engine:
             state = states.get(message.rep_id)
             if state is None:
                 state = states[message.rep_id] = RepState()
-            if type(message) is NoteDay:  # most messages: the note fan-out, inlined
-                days, account = state.note_days, message.account_id
-                if days.get(account, NEVER) < message.day:
-                    days[account] = message.day
-            else:
-                deliver(state, message)
+            deliver(state, message)
 
     def _deliver(self, result: StepResult[Any], out: list[Violation]) -> None:
         """Deliver what a stage's ``tick`` returned (its ``to_reps`` hold the Fired)."""
@@ -279,7 +299,8 @@ class Engine:
         rep = self.rep_state.get(rep_id)
         if rep is None or self.clock.now is None:
             return {}
-        return self.rep_stage.kpis(rep, self.team_of(rep_id), self._clock())
+        return self.rep_stage.kpis(rep, self.team_of(rep_id), self._clock(),
+                                   self._last_note_days)
 
     def team_kpis(self, team: str) -> dict[str, KpiValue]:
         """Every KPI of a team, from its current reps' summed figures ({} if no reps)."""
@@ -289,8 +310,8 @@ class Engine:
         clock = self._clock()
         state = TeamState()
         for rep_id in members:
-            self.team_stage.update(state, rep_id,
-                                   self.rep_stage.figures(self.rep_state[rep_id], clock))
+            self.team_stage.update(state, rep_id, self.rep_stage.figures(
+                self.rep_state[rep_id], clock, self._last_note_days))
         return self.team_stage.kpis(state, team, clock)
 
     def reps(self) -> list[str]:

@@ -463,10 +463,15 @@ class AccountState(_Keyed, kw_only=True):
 class AccountStage(_Roster):
     """Notes per account (hygiene, closed_won_without_note), keyed by account_id."""
 
-    def __init__(self, policy: Policy, roster: Mapping[str, RosterEntry]) -> None:
+    def __init__(self, policy: Policy, roster: Mapping[str, RosterEntry], *,
+                 fan_out: bool = True) -> None:
+        """``fan_out=False``: keep no subscribers and send no ``NoteDay``, for a caller
+        that reads each account's ``last_day`` itself when it reads a rep's hygiene (the
+        single-process engine: the reps' note days are exactly those, see RepStage.kpis)."""
         super().__init__(policy, roster)
         self.note_days = policy.stages.closed_won_note_days
         self.lateness = span_micros(policy.lateness_days)
+        self.fan_out = fan_out
 
     def apply(self, state: AccountState | None, event: Any, clock: Clock,
               qualifying: bool | None = None) -> StepResult[AccountState]:
@@ -496,17 +501,14 @@ class AccountStage(_Roster):
         if kind is WonClose:
             self._won(state, item, out)
             return
-        day = at // DAY_US
-        if kind is ev.DealUpdated:
-            self._subscribe(state, item.rep_id, KEEP, msgs)
-        elif kind is ev.NoteLogged:
-            self._subscribe(state, item.rep_id, day, msgs)
-            if qualifying:
-                self._note(state, at, msgs)
-        elif kind is ev.SurveySubmitted:
-            self._subscribe(state, item.rep_id, day, msgs)
-        else:
+        if kind is not ev.DealUpdated and kind is not ev.NoteLogged \
+                and kind is not ev.SurveySubmitted:
             raise TypeError(f"AccountStage does not take {kind.__name__}")
+        if self.fan_out:
+            self._subscribe(state, item.rep_id, KEEP if kind is ev.DealUpdated else at // DAY_US,
+                            msgs)
+        if qualifying and kind is ev.NoteLogged:
+            self._note(state, at, msgs)
 
     def _subscribe(self, state: AccountState, rep_id: str, day: int, msgs: list[Any]) -> None:
         known = state.reps.get(rep_id)
@@ -526,7 +528,8 @@ class AccountStage(_Roster):
         day = at // DAY_US
         if day > state.last_day:
             state.last_day = day
-            msgs += [NoteDay(rep, state.account_id, day) for rep in state.reps]
+            if self.fan_out:
+                msgs += [NoteDay(rep, state.account_id, day) for rep in state.reps]
 
     def has_note(self, state: AccountState | None, first: int, last: int) -> bool:
         """True when a qualifying note on the account occurred in ``[first, last]`` µs."""
@@ -742,9 +745,12 @@ class RepStage(_Roster):
         cut = from_micros(first * DAY_US)
         state.recent = [v for v in state.recent if v.occurred_at >= cut]
 
-    def figures(self, state: RepState, clock: Clock) -> RepFigures:
-        """The rep's numerators and denominators at ``clock.now``."""
-        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, state.note_days))
+    def figures(self, state: RepState, clock: Clock,
+                last_note_day: Mapping[str, int] | None = None) -> RepFigures:
+        """The rep's numerators and denominators at ``clock.now`` (``last_note_day``:
+        as for ``kpis``)."""
+        days = state.note_days if last_note_day is None else last_note_day
+        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, days))
         high: dict[str, int] = {}
         for deal in state.open_deals.values():
             if deal.stalled and deal.amount >= self.policy.high_value_amount:
@@ -752,9 +758,17 @@ class RepStage(_Roster):
         return RepFigures({n: (float(a), None if b is None else float(b))
                            for n, (a, b) in raw.items()}, high)
 
-    def kpis(self, state: RepState, team: str, clock: Clock) -> dict[str, KpiValue]:
-        """Every KPI of the rep at ``clock.now`` with the bands of ``team``."""
-        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, state.note_days))
+    def kpis(self, state: RepState, team: str, clock: Clock,
+             last_note_day: Mapping[str, int] | None = None) -> dict[str, KpiValue]:
+        """Every KPI of the rep at ``clock.now`` with the bands of ``team``.
+
+        ``last_note_day``: every account's last day with a qualifying note, from a
+        caller that holds the account states (AccountState.last_day) and so sent no
+        ``NoteDay``; by default the days the account stage sent. The two agree on every
+        account the rep is active on: it is subscribed to each (same events, same
+        89-day cut), and a subscriber is sent every new last day."""
+        days = state.note_days if last_note_day is None else last_note_day
+        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, days))
         return k.judge_figures(raw, lambda name: self.policy.band(name, team))
 
     def snapshot(self, state: RepState, rep_id: str, team: str, clock: Clock
