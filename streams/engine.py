@@ -94,6 +94,7 @@ class Engine:
         self.roster: dict[str, RosterEntry] = {}
         # One process holds every account: hygiene reads the accounts' last note days
         # (_LastNoteDays) instead of a NoteDay copy per subscribed rep (~11 per account).
+        # Without subscribers, the account stage needs only qualifying notes and WonClose.
         self.account_stage = AccountStage(policy, self.roster, fan_out=False)
         self.decision_stage = DecisionStage(policy, self.roster)
         self.rep_stage = RepStage(policy, self.roster)
@@ -110,12 +111,12 @@ class Engine:
         self._lateness = self.clock.lateness
         self._note_quality = policy.notes
         self._routes: dict[type, Callable[[Any, int, Clock, list[Violation]], None]] = {
-            ev.DealUpdated: self._deal_updated, ev.NoteLogged: self._note_logged,
+            ev.DealUpdated: self._decision_event, ev.NoteLogged: self._note_logged,
             ev.DiscountGranted: self._decision_event,
             ev.ApprovalRequested: self._decision_event,
             ev.ApprovalDecided: self._decision_event,
-            ev.RepUpdated: self._rep_updated, ev.SurveySubmitted: self._survey,
-        }  # every other event type is rep-keyed only
+            ev.RepUpdated: self._rep_updated,
+        }  # every other event type (surveys included) goes to the rep stage only
 
     # ------------------------------------------------------------------------- writes
 
@@ -164,17 +165,12 @@ class Engine:
         self._now = Clock(now, now - self.clock.lateness)
         return self._now
 
-    def _deal_updated(self, event: ev.DealUpdated, at: int, clock: Clock,
-                      out: list[Violation]) -> None:
-        self._decision(event.deal_id, event, at, clock, None, out)
-        self._account(event.account_id, event, at, None, out)
-
     def _note_logged(self, event: ev.NoteLogged, at: int, clock: Clock,
                      out: list[Violation]) -> None:
-        qualifying = is_qualifying(event.body, self._note_quality)
-        self._account(event.account_id, event, at, qualifying, out)
-        if qualifying and event.deal_id is not None:  # others change nothing on the deal
-            self._decision(event.deal_id, event, at, clock, qualifying, out)
+        if is_qualifying(event.body, self._note_quality):  # others change only the rep
+            self._account(event.account_id, event, at, True, out)
+            if event.deal_id is not None:
+                self._decision(event.deal_id, event, at, clock, True, out)
         self._rep_event(event, at, clock, out)
 
     def _decision_event(self, event: Any, at: int, clock: Clock,
@@ -188,11 +184,6 @@ class Engine:
             self.roster[event.rep_id] = RosterEntry(at, event.event_id, event.team,
                                                     event.tier, event.manager_id,
                                                     event.active)
-        self._rep_event(event, at, clock, out)
-
-    def _survey(self, event: ev.SurveySubmitted, at: int, clock: Clock,
-                out: list[Violation]) -> None:
-        self._account(event.account_id, event, at, None, out)
         self._rep_event(event, at, clock, out)
 
     # The stages are called through their ``step`` methods: no per-key de-duplication
