@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -29,9 +29,9 @@ from streams.stages import (
     AccountStage,
     AccountState,
     Clock,
-    Counted,
     DecisionStage,
     DecisionState,
+    Fired,
     RepStage,
     RepState,
     RosterEntry,
@@ -60,6 +60,30 @@ class _Notes:
         self.times = {a: s.note_times for a, s in accounts.items() if s.note_times}
 
 
+class _LastNoteDays(Mapping[str, int]):
+    """Each account's last day with a qualifying note, read from the account states:
+    what the rep stage would have been sent as NoteDay (RepStage.kpis)."""
+
+    def __init__(self, accounts: dict[str, AccountState]) -> None:
+        self.accounts = accounts
+
+    def __getitem__(self, account_id: str) -> int:
+        state = self.accounts[account_id]
+        if state.last_day == d.NEVER:
+            raise KeyError(account_id)
+        return state.last_day
+
+    def get(self, account_id: str, default: Any = None) -> Any:  # the read path: no raise
+        state = self.accounts.get(account_id)
+        return default if state is None or state.last_day == d.NEVER else state.last_day
+
+    def __iter__(self) -> Iterator[str]:
+        return (a for a, state in self.accounts.items() if state.last_day != d.NEVER)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class Engine:
     """Incremental KPIs and guardrail violations over a stream of CRM events."""
 
@@ -68,26 +92,31 @@ class Engine:
         self.clock = StreamTime(span_micros(policy.lateness_days))
         self.seen = Deduplicator()
         self.roster: dict[str, RosterEntry] = {}
-        self.account_stage = AccountStage(policy, self.roster)
+        # One process holds every account: hygiene reads the accounts' last note days
+        # (_LastNoteDays) instead of a NoteDay copy per subscribed rep (~11 per account).
+        # Without subscribers, the account stage needs only qualifying notes and WonClose.
+        self.account_stage = AccountStage(policy, self.roster, fan_out=False)
         self.decision_stage = DecisionStage(policy, self.roster)
         self.rep_stage = RepStage(policy, self.roster)
         self.team_stage = TeamStage(policy)
         self.account_state: dict[str, AccountState] = {}
         self.decision_state: dict[str, DecisionState] = {}
         self.rep_state: dict[str, RepState] = {}
+        self._last_note_days = _LastNoteDays(self.account_state)
         self._due: list[tuple[int, str]] = []  # (due T, deal_id), a heap
         self._due_of: dict[str, int] = {}
         self._next_day = -(1 << 62)  # start of the next stream day (daily pruning)
         self._swept: int | None = None
         self._now: Clock | None = None  # the Clock at T (see _clock)
+        self._lateness = self.clock.lateness
         self._note_quality = policy.notes
         self._routes: dict[type, Callable[[Any, int, Clock, list[Violation]], None]] = {
-            ev.DealUpdated: self._deal_updated, ev.NoteLogged: self._note_logged,
+            ev.DealUpdated: self._decision_event, ev.NoteLogged: self._note_logged,
             ev.DiscountGranted: self._decision_event,
             ev.ApprovalRequested: self._decision_event,
             ev.ApprovalDecided: self._decision_event,
-            ev.RepUpdated: self._rep_updated, ev.SurveySubmitted: self._survey,
-        }  # every other event type is rep-keyed only
+            ev.RepUpdated: self._rep_updated,
+        }  # every other event type (surveys included) goes to the rep stage only
 
     # ------------------------------------------------------------------------- writes
 
@@ -99,13 +128,17 @@ class Engine:
             return Applied("late", [])
         if not self.seen.add_new(event.event_id, at):
             return Applied("duplicate", [])  # T did not move: the original is accepted
-        clock = self._clock() if moved or self._now is None else self._now
+        if moved:  # T moves for most events (they arrive nearly in time order)
+            clock = self._now = Clock(at, at - self._lateness)
+        else:
+            clock = self._now or self._clock()
         out: list[Violation] = []
         self._routes.get(type(event), self._rep_event)(event, at, clock, out)
         due = self._due
         if due and due[0][0] <= clock.now:
             self._run_due(clock, out)
-        if moved:  # after the deferred rules: they may still read what pruning drops
+        # After the deferred rules: they may still read what pruning drops.
+        if moved and at >= self._next_day:
             self._time_moved(clock, out)
         return Applied("accepted", out)
 
@@ -126,28 +159,23 @@ class Engine:
     # ----------------------------------------------------------------------- routing
 
     def _clock(self) -> Clock:
-        """The Clock at T, built once per T (most events leave T where it was)."""
+        """The Clock at T (kept in ``_now`` until T moves)."""
         now = self.clock.now
         assert now is not None
         self._now = Clock(now, now - self.clock.lateness)
         return self._now
 
-    def _deal_updated(self, event: ev.DealUpdated, at: int, clock: Clock,
-                      out: list[Violation]) -> None:
-        self._decision(event.deal_id, event, clock, None, out)
-        self._account(event.account_id, event, clock, None, out)
-
     def _note_logged(self, event: ev.NoteLogged, at: int, clock: Clock,
                      out: list[Violation]) -> None:
-        qualifying = is_qualifying(event.body, self._note_quality)
-        self._account(event.account_id, event, clock, qualifying, out)
-        if qualifying and event.deal_id is not None:  # others change nothing on the deal
-            self._decision(event.deal_id, event, clock, qualifying, out)
+        if is_qualifying(event.body, self._note_quality):  # others change only the rep
+            self._account(event.account_id, event, at, True, out)
+            if event.deal_id is not None:
+                self._decision(event.deal_id, event, at, clock, True, out)
         self._rep_event(event, at, clock, out)
 
     def _decision_event(self, event: Any, at: int, clock: Clock,
                         out: list[Violation]) -> None:
-        self._decision(event.deal_id, event, clock, None, out)
+        self._decision(event.deal_id, event, at, clock, None, out)
 
     def _rep_updated(self, event: ev.RepUpdated, at: int, clock: Clock,
                      out: list[Violation]) -> None:
@@ -158,51 +186,64 @@ class Engine:
                                                     event.active)
         self._rep_event(event, at, clock, out)
 
-    def _survey(self, event: ev.SurveySubmitted, at: int, clock: Clock,
-                out: list[Violation]) -> None:
-        self._account(event.account_id, event, clock, None, out)
-        self._rep_event(event, at, clock, out)
+    # The stages are called through their ``step`` methods: no per-key de-duplication
+    # (``apply`` let each event through once, and every message is derived from one),
+    # no per-key pruning (``_time_moved`` prunes every key every SWEEP_DAYS).
 
     def _rep_event(self, event: Any, at: int, clock: Clock, out: list[Violation]) -> None:
-        states = self.rep_state
-        rep_id = event.rep_id
-        states[rep_id] = self.rep_stage.apply(states.get(rep_id), event, clock).state
+        state = self.rep_state.get(event.rep_id)
+        if state is None:
+            state = self.rep_state[event.rep_id] = RepState()
+        self.rep_stage.step(state, event, at)
 
-    def _account(self, account_id: str, item: Any, clock: Clock, qualifying: bool | None,
+    def _account(self, account_id: str, item: Any, at: int, qualifying: bool | None,
                  out: list[Violation]) -> None:
-        states = self.account_state
-        result = self.account_stage.apply(states.get(account_id), item, clock, qualifying)
-        states[account_id] = result.state
-        if result.to_reps or result.violations:
-            self._deliver(result, clock, out)
+        state = self.account_state.get(account_id)
+        if state is None:
+            state = self.account_state[account_id] = AccountState(account_id=account_id)
+        msgs: list[Any] = []
+        fired: list[Violation] = []
+        self.account_stage.step(state, item, at, qualifying, fired, msgs)
+        if msgs or fired:
+            self._send(msgs, fired, out)
 
-    def _decision(self, deal_id: str, item: Any, clock: Clock, qualifying: bool | None,
-                  out: list[Violation]) -> None:
-        result = self.decision_stage.apply(self.decision_state.get(deal_id), item, clock,
-                                           qualifying)
-        self._stored(deal_id, result, clock, out)
+    def _decision(self, deal_id: str, event: Any, at: int, clock: Clock,
+                  qualifying: bool | None, out: list[Violation]) -> None:
+        state = self.decision_state.get(deal_id)
+        if state is None:
+            state = self.decision_state[deal_id] = DecisionState(deal_id=deal_id)
+        msgs: list[Any] = []
+        fired: list[Violation] = []
+        self.decision_stage.step(state, event, at, clock, qualifying, fired, msgs)
+        if msgs or fired:
+            self._send(msgs, fired, out)
+        self._schedule(deal_id, state)
 
-    def _stored(self, deal_id: str, result: StepResult[DecisionState], clock: Clock,
-                out: list[Violation]) -> None:
-        self.decision_state[deal_id] = result.state
-        if result.to_reps or result.violations or result.to_accounts:
-            self._deliver(result, clock, out)
-        due = self.decision_stage.next_due(result.state)
+    def _schedule(self, deal_id: str, state: DecisionState) -> None:
+        due = self.decision_stage.next_due(state)
         if due is not None and self._due_of.get(deal_id) != due:
             self._due_of[deal_id] = due
             heapq.heappush(self._due, (due, deal_id))
 
-    def _deliver(self, result: StepResult[Any], clock: Clock, out: list[Violation]) -> None:
+    def _send(self, msgs: list[Any], fired: list[Violation], out: list[Violation]) -> None:
+        """Deliver a stage's rep messages, then credit its violations to their reps (in
+        the order ``apply`` returns them: ``to_reps`` ends with the ``Fired``)."""
+        if fired:
+            out += fired
+            msgs += [Fired(v.rep_id or UNASSIGNED, v) for v in fired]
+        states, deliver = self.rep_state, self.rep_stage.deliver
+        for message in msgs:
+            state = states.get(message.rep_id)
+            if state is None:
+                state = states[message.rep_id] = RepState()
+            deliver(state, message)
+
+    def _deliver(self, result: StepResult[Any], out: list[Violation]) -> None:
+        """Deliver what a stage's ``tick`` returned (its ``to_reps`` hold the Fired)."""
         out += result.violations
-        states, stage = self.rep_state, self.rep_stage
-        for message in result.to_reps:
-            rep_id = message.rep_id
-            if type(message) is Counted:  # the only rep message that is de-duplicated
-                states[rep_id] = stage.apply(states.get(rep_id), message, clock).state
-            else:
-                states[rep_id] = stage.receive(states.get(rep_id), message, clock)
+        self._send(result.to_reps, [], out)
         for message in result.to_accounts:
-            self._account(message.account_id, message, clock, None, out)
+            self._account(message.account_id, message, message.at, None, out)
 
     # -------------------------------------------------------------------------- time
 
@@ -214,8 +255,8 @@ class Engine:
             if due_of.get(deal_id) != when:
                 continue
             del due_of[deal_id]
-            self._stored(deal_id, self.decision_stage.tick(states[deal_id], clock), clock,
-                         out)
+            self._deliver(self.decision_stage.tick(states[deal_id], clock), out)
+            self._schedule(deal_id, states[deal_id])
 
     def _time_moved(self, clock: Clock, out: list[Violation]) -> None:
         """Daily: forget old event ids; every SWEEP_DAYS: prune every key's state."""
@@ -228,7 +269,7 @@ class Engine:
             return
         self._swept = today
         for state in self.account_state.values():
-            self._deliver(self.account_stage.tick(state, clock), clock, out)
+            self._deliver(self.account_stage.tick(state, clock), out)
         for state in self.rep_state.values():
             self.rep_stage.prune(state, clock)
 
@@ -249,7 +290,8 @@ class Engine:
         rep = self.rep_state.get(rep_id)
         if rep is None or self.clock.now is None:
             return {}
-        return self.rep_stage.kpis(rep, self.team_of(rep_id), self._clock())
+        return self.rep_stage.kpis(rep, self.team_of(rep_id), self._clock(),
+                                   self._last_note_days)
 
     def team_kpis(self, team: str) -> dict[str, KpiValue]:
         """Every KPI of a team, from its current reps' summed figures ({} if no reps)."""
@@ -259,8 +301,8 @@ class Engine:
         clock = self._clock()
         state = TeamState()
         for rep_id in members:
-            self.team_stage.update(state, rep_id,
-                                   self.rep_stage.figures(self.rep_state[rep_id], clock))
+            self.team_stage.update(state, rep_id, self.rep_stage.figures(
+                self.rep_state[rep_id], clock, self._last_note_days))
         return self.team_stage.kpis(state, team, clock)
 
     def reps(self) -> list[str]:

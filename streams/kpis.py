@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple, TypeVar
 
 import msgspec
@@ -152,7 +152,7 @@ class ReadContext(NamedTuple):
     day with a qualifying note (by anyone)."""
 
     today: int
-    last_note_day: dict[str, int]
+    last_note_day: Mapping[str, int]
 
 
 Raw = dict[str, tuple[float, float | None]]

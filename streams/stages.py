@@ -238,6 +238,17 @@ class DecisionStage(_Roster):
         at = to_micros(event.occurred_at)
         out: list[Violation] = []
         msgs: list[Any] = []
+        self.step(state, event, at, clock, qualifying, out, msgs)
+        _remember(state, event.event_id, at, out, clock.watermark)
+        msgs += _fired_messages(out)
+        return StepResult(state, "accepted", msgs, out, [])
+
+    def step(self, state: DecisionState, event: Any, at: int, clock: Clock,
+             qualifying: bool | None, out: list[Violation], msgs: list[Any]) -> None:
+        """``apply`` without its de-duplication, for a caller that lets each event
+        through once (the single-process engine de-duplicates globally, before routing):
+        ``at`` is the event time in µs; appends the violations fired to ``out`` and the
+        rep messages to ``msgs``, except the ``Fired`` of those violations."""
         kind = type(event)
         if kind is ev.DealUpdated:
             self._update(state, event, at, clock, out, msgs)
@@ -255,9 +266,6 @@ class DecisionStage(_Roster):
             self._decision(state, event, at, out)
         else:
             raise TypeError(f"DecisionStage does not take {kind.__name__}")
-        _remember(state, event.event_id, at, out, clock.watermark)
-        msgs += _fired_messages(out)
-        return StepResult(state, "accepted", msgs, out, [])
 
     # deals ------------------------------------------------------------------------
 
@@ -455,10 +463,15 @@ class AccountState(_Keyed, kw_only=True):
 class AccountStage(_Roster):
     """Notes per account (hygiene, closed_won_without_note), keyed by account_id."""
 
-    def __init__(self, policy: Policy, roster: Mapping[str, RosterEntry]) -> None:
+    def __init__(self, policy: Policy, roster: Mapping[str, RosterEntry], *,
+                 fan_out: bool = True) -> None:
+        """``fan_out=False``: keep no subscribers and send no ``NoteDay``, for a caller
+        that reads each account's ``last_day`` itself when it reads a rep's hygiene (the
+        single-process engine: the reps' note days are exactly those, see RepStage.kpis)."""
         super().__init__(policy, roster)
         self.note_days = policy.stages.closed_won_note_days
         self.lateness = span_micros(policy.lateness_days)
+        self.fan_out = fan_out
 
     def apply(self, state: AccountState | None, event: Any, clock: Clock,
               qualifying: bool | None = None) -> StepResult[AccountState]:
@@ -471,26 +484,31 @@ class AccountStage(_Roster):
             return StepResult(state, "duplicate", _fired_messages(again), again, [])
         out: list[Violation] = []
         msgs: list[Any] = []
-        if kind is WonClose:
-            at = event.at
-            self._won(state, event, out)
-        else:
-            at = to_micros(event.occurred_at)
-            day = at // DAY_US
-            if kind is ev.DealUpdated:
-                self._subscribe(state, event.rep_id, KEEP, msgs)
-            elif kind is ev.NoteLogged:
-                self._subscribe(state, event.rep_id, day, msgs)
-                if qualifying:
-                    self._note(state, at, msgs)
-            elif kind is ev.SurveySubmitted:
-                self._subscribe(state, event.rep_id, day, msgs)
-            else:
-                raise TypeError(f"AccountStage does not take {kind.__name__}")
+        at = event.at if kind is WonClose else to_micros(event.occurred_at)
+        self.step(state, event, at, qualifying, out, msgs)
         self._prune(state, clock)
         _remember(state, key, at, out, clock.watermark)
         msgs += _fired_messages(out)
         return StepResult(state, "accepted", msgs, out, [])
+
+    def step(self, state: AccountState, item: Any, at: int, qualifying: bool | None,
+             out: list[Violation], msgs: list[Any]) -> None:
+        """``apply`` without its de-duplication and pruning, for a caller that lets each
+        item through once and ticks every account every SWEEP_DAYS (the single-process
+        engine): ``at`` is the item's time in µs; appends the violations fired to
+        ``out`` and the rep messages to ``msgs``, except the ``Fired`` of those."""
+        kind = type(item)
+        if kind is WonClose:
+            self._won(state, item, out)
+            return
+        if kind is not ev.DealUpdated and kind is not ev.NoteLogged \
+                and kind is not ev.SurveySubmitted:
+            raise TypeError(f"AccountStage does not take {kind.__name__}")
+        if self.fan_out:
+            self._subscribe(state, item.rep_id, KEEP if kind is ev.DealUpdated else at // DAY_US,
+                            msgs)
+        if qualifying and kind is ev.NoteLogged:
+            self._note(state, at, msgs)
 
     def _subscribe(self, state: AccountState, rep_id: str, day: int, msgs: list[Any]) -> None:
         known = state.reps.get(rep_id)
@@ -510,7 +528,8 @@ class AccountStage(_Roster):
         day = at // DAY_US
         if day > state.last_day:
             state.last_day = day
-            msgs += [NoteDay(rep, state.account_id, day) for rep in state.reps]
+            if self.fan_out:
+                msgs += [NoteDay(rep, state.account_id, day) for rep in state.reps]
 
     def has_note(self, state: AccountState | None, first: int, last: int) -> bool:
         """True when a qualifying note on the account occurred in ``[first, last]`` µs."""
@@ -639,31 +658,45 @@ class RepStage(_Roster):
             return StepResult(self.receive(state, item, clock), "accepted", [], [], [])
         if state is None:
             state = RepState()
+        if item.event_id in state.seen:
+            return StepResult(state, "duplicate", [], [], [])
         if kind is Counted:
-            if item.event_id in state.seen:
-                return StepResult(state, "duplicate", [], [], [])
-            self._counted(state, item)
-            _active(state, item.at)
-            self._remember(state, item.event_id, item.at)
+            at = item.at
+            self.deliver(state, item)
         else:
-            if item.event_id in state.seen:
-                return StepResult(state, "duplicate", [], [], [])
             at = to_micros(item.occurred_at)
-            day = at // DAY_US
-            recorder = _RECORDERS.get(kind)
-            if recorder is not None:
-                recorder(state, item, day)
-            elif kind is ev.NoteLogged:
-                k.touch(state, item.account_id, day)
-            elif kind is ev.QuotaSet:
-                k.set_quota(state, item.period, k.Quota(at, item.event_id, item.amount))
-            elif kind is not ev.RepUpdated:
-                raise TypeError(f"RepStage does not take {kind.__name__}")
-            if kind not in _ADMINISTRATIVE:
-                _active(state, at)
-            self._remember(state, item.event_id, at)
+            self.step(state, item, at)
+        self._remember(state, item.event_id, at)
         self.prune(state, clock)
         return StepResult(state, "accepted", [], [], [])
+
+    def step(self, state: RepState, event: Any, at: int) -> None:
+        """Apply a rep-keyed event that occurred at ``at`` µs, without the de-duplication
+        and pruning of ``apply``: for a caller that lets each event through once and
+        prunes every rep every SWEEP_DAYS (the single-process engine)."""
+        kind = type(event)
+        day = at // DAY_US
+        recorder = _RECORDERS.get(kind)
+        if recorder is not None:
+            recorder(state, event, day)
+        elif kind is ev.NoteLogged:
+            k.touch(state, event.account_id, day)
+        elif kind is ev.QuotaSet:
+            k.set_quota(state, event.period, k.Quota(at, event.event_id, event.amount))
+        elif kind is not ev.RepUpdated:
+            raise TypeError(f"RepStage does not take {kind.__name__}")
+        if kind not in _ADMINISTRATIVE:
+            _active(state, at)
+
+    def deliver(self, state: RepState, message: Any) -> None:
+        """Apply a message of another stage, ``Counted`` included, without de-duplication
+        or pruning (see ``step``)."""
+        kind = type(message)
+        if kind is Counted:
+            self._counted(state, message)
+            _active(state, message.at)
+        else:
+            _RECEIVERS[kind](state, message)
 
     def receive(self, state: RepState | None, message: Any, clock: Clock) -> RepState:
         """Apply a keyed message of another stage (DealDelta, Touch, NoteDay, Fired:
@@ -712,9 +745,12 @@ class RepStage(_Roster):
         cut = from_micros(first * DAY_US)
         state.recent = [v for v in state.recent if v.occurred_at >= cut]
 
-    def figures(self, state: RepState, clock: Clock) -> RepFigures:
-        """The rep's numerators and denominators at ``clock.now``."""
-        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, state.note_days))
+    def figures(self, state: RepState, clock: Clock,
+                last_note_day: Mapping[str, int] | None = None) -> RepFigures:
+        """The rep's numerators and denominators at ``clock.now`` (``last_note_day``:
+        as for ``kpis``)."""
+        days = state.note_days if last_note_day is None else last_note_day
+        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, days))
         high: dict[str, int] = {}
         for deal in state.open_deals.values():
             if deal.stalled and deal.amount >= self.policy.high_value_amount:
@@ -722,9 +758,17 @@ class RepStage(_Roster):
         return RepFigures({n: (float(a), None if b is None else float(b))
                            for n, (a, b) in raw.items()}, high)
 
-    def kpis(self, state: RepState, team: str, clock: Clock) -> dict[str, KpiValue]:
-        """Every KPI of the rep at ``clock.now`` with the bands of ``team``."""
-        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, state.note_days))
+    def kpis(self, state: RepState, team: str, clock: Clock,
+             last_note_day: Mapping[str, int] | None = None) -> dict[str, KpiValue]:
+        """Every KPI of the rep at ``clock.now`` with the bands of ``team``.
+
+        ``last_note_day``: every account's last day with a qualifying note, from a
+        caller that holds the account states (AccountState.last_day) and so sent no
+        ``NoteDay``; by default the days the account stage sent. The two agree on every
+        account the rep is active on: it is subscribed to each (same events, same
+        89-day cut), and a subscriber is sent every new last day."""
+        days = state.note_days if last_note_day is None else last_note_day
+        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, days))
         return k.judge_figures(raw, lambda name: self.policy.band(name, team))
 
     def snapshot(self, state: RepState, rep_id: str, team: str, clock: Clock
