@@ -1,10 +1,11 @@
-"""Per-key stage state over a Faust table: decoded once, cached, written back in-stream.
+"""Per-key stage state over a Faust table: decoded on first read, cached, written back
+in-stream.
 
 A key's state changes only while processing a message of that key's partition (its own
 message, or a tick sent to that partition), and is written once per batch of messages,
 under the partition of the last message that changed it (agents/table_writes.py). The
-cache holds decoded structs so the hot path never re-decodes; revoked partitions are
-dropped from it.
+cache holds decoded structs so hot keys are not decoded again; revoked partitions are
+dropped from it, and it holds at most ``cache_keys`` entries after each flush.
 
 Next to the stage's state, each key keeps what makes processing exactly-once over an
 at-least-once log (docs/topology.md, "Delivery"): the offset of the last record of its
@@ -15,6 +16,7 @@ records sent — in the same changelog record as the state, so they survive toge
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -58,12 +60,15 @@ class KeyedState(Generic[S]):
         table: Any,
         state_type: type[S],
         partition_of: Callable[[str], int],
+        cache_keys: int = 50_000,
     ) -> None:
         self.table = table
+        self._cache_keys = cache_keys
         self._decoder = msgspec.msgpack.Decoder(Entry[state_type])  # type: ignore[valid-type]
         self._encoder = msgspec.msgpack.Encoder()
         self._partition_of = partition_of
-        self._cache: dict[str, Entry[S]] = {}
+        # Least recently used first: the local store keeps every key, memory the hot ones.
+        self._cache: OrderedDict[str, Entry[S]] = OrderedDict()
         self._keys: dict[int, set[str]] = {}
         self._indexed: set[int] = set()
         self._unwritten: dict[str, EventT] = {}
@@ -72,7 +77,9 @@ class KeyedState(Generic[S]):
     def entry(self, key: str) -> Entry[S] | None:
         """The key's entry, or None when the key was never seen."""
         entry = self._cache.get(key)
-        if entry is None:
+        if entry is not None:
+            self._cache.move_to_end(key)
+        else:
             raw = self.table.get(key)
             if raw is None:
                 return None
@@ -91,6 +98,7 @@ class KeyedState(Generic[S]):
         """Keep the key's changed entry, to be written by :meth:`flush` (``event``: the
         record that changed it, of the key's partition)."""
         self._cache[key] = entry
+        self._cache.move_to_end(key)
         self._unwritten[key] = event
         partition = event.message.partition
         self._keys.setdefault(partition, set()).add(key)
@@ -102,6 +110,9 @@ class KeyedState(Generic[S]):
         unwritten, self._unwritten = self._unwritten, {}
         for key, event in unwritten.items():
             await write(self.table, key, self._encoder.encode(self._cache[key]), event)
+        # Every cached entry is written now, so any can be dropped and read back later.
+        for _ in range(len(self._cache) - self._cache_keys):
+            self._cache.popitem(last=False)
 
     def keys_in(self, partition: int) -> set[str]:
         """Every key of ``partition`` this worker holds, indexing the table on first use."""

@@ -152,7 +152,8 @@ class Pipeline:
         def partition_of(key: str) -> int:
             return int(self.app.producer.key_partition(topic_name, key.encode()).partition)
 
-        return KeyedState(self._table(name), state_type, partition_of)
+        return KeyedState(self._table(name), state_type, partition_of,
+                          self.settings.state_cache_keys)
 
     # ------------------------------------------------------------------ stream time
 

@@ -42,6 +42,9 @@ class Settings:
     # batch_seconds for one to fill: each key a batch changes is written once.
     batch_max: int = 1000
     batch_seconds: float = 0.02
+    # Decoded states each stage keeps in memory (least recently used dropped first);
+    # every state is in the local store and its changelog whatever this is.
+    state_cache_keys: int = 50_000
     live_clock: bool = True
     idle_advance_seconds: float = 60.0
     idle_partition_seconds: float = 10.0
@@ -83,6 +86,8 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}BATCH_MAX: must be at least 1 record")
         if self.batch_seconds <= 0:
             raise SettingsError(f"{ENV_PREFIX}BATCH_SECONDS: must be more than 0 (e.g. 0.02)")
+        if self.state_cache_keys < 1:
+            raise SettingsError(f"{ENV_PREFIX}STATE_CACHE_KEYS: must be at least 1")
         if self.topic_partitions < 1:
             raise SettingsError(f"{ENV_PREFIX}TOPIC_PARTITIONS: must be at least 1")
         protocols = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}

@@ -136,3 +136,14 @@ def test_a_revoke_forgets_keys_that_were_only_read_so_a_later_owner_wins() -> No
     states.revoke({1})
     _put(_states(table), key, Entry(Counter(2), last=9), 1)  # the other worker moves on
     assert states.get(key) == Counter(2) and states.entry(key).last == 9
+
+
+def test_the_cache_keeps_the_most_recently_used_keys_and_reads_the_others_back() -> None:
+    table = Table()
+    states = KeyedState(table, Counter, lambda key: 0, cache_keys=2)
+    for n, key in enumerate(("a", "b", "c")):
+        states.put(key, Entry(Counter(n)), Record(0))  # type: ignore[arg-type]
+    assert states.get("a") == Counter(0)  # a is now the most recently used
+    asyncio.run(states.flush())
+    assert list(states._cache) == ["c", "a"]
+    assert states.get("b") == Counter(1)  # read back from the table
