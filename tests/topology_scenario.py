@@ -155,8 +155,14 @@ def snapshot_mismatches(latest: dict[str, bytes], expected: Expected) -> list[st
                 if name not in ORDER_DEPENDENT_KPIS and got.get(name) != kpis[name]
             )
             if diff or set(got) != set(kpis):
-                problems.append(f"{key}: differs in {diff}")
+                shown = "; ".join(f"{name} {_figures(got.get(name))} != engine's "
+                                  f"{_figures(kpis[name])}" for name in diff[:3])
+                problems.append(f"{key}: differs in {diff} ({shown})")
     return problems
+
+
+def _figures(value: KpiValue | None) -> str:
+    return "missing" if value is None else f"{value.numerator:g}/{value.denominator:g}"
 
 
 def wait_for_snapshots(reader: TopicReader, expected: Expected, timeout: float) -> None:
