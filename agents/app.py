@@ -81,10 +81,7 @@ class Latitude:
     async def ingest(self, stream: faust.StreamT) -> None:
         """Decode every input record once; dead-letter what is invalid or late; route
         the rest to the stage that owns its key."""
-        async for batch in self.pipeline.batches(stream):
-            for event in batch:
-                await self._ingest_one(event)
-            await self.pipeline.flush_clock()
+        await self.pipeline.consume(stream, self._ingest_one, self.pipeline.flush_clock)
 
     async def _ingest_one(self, event: faust.EventT) -> None:
         message = event.message

@@ -7,7 +7,7 @@ stage, store the state, send what the stage returned.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
@@ -15,6 +15,7 @@ import msgspec
 from faust.types import TP
 
 from agents import routing, topics
+from agents.batches import consume
 from agents.keyed_state import DueIndex, Entry, KeyedState, Outgoing
 from agents.metrics import IngestCounters
 from agents.partition_clock import PartitionTime, judge, reassigned, watermark
@@ -258,18 +259,24 @@ class Pipeline:
         """Discounts and approvals, keyed by deal."""
         await self._run_keyed(stream, self.decisions, self.decision_stage, self.decision_due)
 
-    def batches(self, stream: faust.StreamT) -> AsyncIterator[Sequence[faust.EventT]]:
-        """The stream's events in batches: a batch is acknowledged after its last event
-        was processed, so each key changed by it is written once (docs/topology.md)."""
-        return stream.take_events(self.settings.batch_max, self.settings.batch_seconds)
+    async def consume(
+        self,
+        stream: faust.StreamT,
+        handle: Callable[[faust.EventT], Awaitable[None]],
+        flush: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Process ``stream`` in batches: each key a batch changes is written once, by
+        ``flush``, before the batch is acknowledged (docs/topology.md)."""
+        await consume(stream, self.settings.batch_max, self.settings.batch_seconds,
+                      handle, flush)
 
     async def _run_keyed(
         self, stream: faust.StreamT, states: KeyedState[Any], stage: Any, due: DueIndex
     ) -> None:
-        async for batch in self.batches(stream):
-            for event in batch:
-                await self._keyed_event(event, states, stage, due)
-            await states.flush()
+        async def handle(event: faust.EventT) -> None:
+            await self._keyed_event(event, states, stage, due)
+
+        await self.consume(stream, handle, states.flush)
 
     async def _keyed_event(
         self, event: faust.EventT, states: KeyedState[Any], stage: Any, due: DueIndex
@@ -387,10 +394,7 @@ class Pipeline:
 
     async def rep_agent(self, stream: faust.StreamT) -> None:
         """Rep aggregates: rep-keyed events and the deltas of the other stages."""
-        async for batch in self.batches(stream):
-            for event in batch:
-                await self._rep_event(event)
-            await self.reps.flush()
+        await self.consume(stream, self._rep_event, self.reps.flush)
 
     async def _rep_event(self, event: faust.EventT) -> None:
         message, _, clock = self._receive(event)
@@ -439,10 +443,7 @@ class Pipeline:
 
     async def team_agent(self, stream: faust.StreamT) -> None:
         """Team aggregates from the summed figures of the team's reps."""
-        async for batch in self.batches(stream):
-            for event in batch:
-                await self._team_event(event)
-            await self.teams.flush()
+        await self.consume(stream, self._team_event, self.teams.flush)
 
     async def _team_event(self, event: faust.EventT) -> None:
         message, partition, clock = self._receive(event)
