@@ -162,7 +162,7 @@ def snapshot_mismatches(latest: dict[str, bytes], expected: Expected) -> list[st
 
 
 def _figures(value: KpiValue | None) -> str:
-    return "missing" if value is None else f"{value.numerator:g}/{value.denominator:g}"
+    return "missing" if value is None else f"{value.numerator}/{value.denominator}"
 
 
 def wait_for_snapshots(reader: TopicReader, expected: Expected, timeout: float) -> None:
