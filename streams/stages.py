@@ -54,6 +54,7 @@ NEVER = d.NEVER
 KEEP = 1 << 40  # "last touch day" of a rep that updated a deal on the account: never pruned
 PRUNE_AT = 6  # prune a deal's history when it is longer than this
 SWEEP_DAYS = 14  # prune a rep's windows (and an account's subscribers) this often
+UNSETTLED_MAX = 365 * DAY_US  # an account forgets a closed_won update unsettled this long
 RECENT_MAX = 50  # recent violations kept per rep
 RECENT_DAYS = 30
 _W = k.WIDTH
@@ -122,8 +123,10 @@ RepMessage = d.DealDelta | Touch | Counted | Fired | NoteDay
 
 
 class WonClose(msgspec.Struct, frozen=True, array_like=True, gc=False, tag="won"):
-    """A won close whose history pair is final (W > ``at``): judge
-    closed_won_without_note against the account's notes. Sent keyed by ``account_id``."""
+    """A ``closed_won`` update whose history pair is final (W > ``at``). ``won``: it
+    closes the deal as won, so judge closed_won_without_note against the account's
+    notes; otherwise it only tells the account stage the update is settled. Sent keyed
+    by ``account_id``."""
 
     account_id: str
     deal_id: str
@@ -131,6 +134,7 @@ class WonClose(msgspec.Struct, frozen=True, array_like=True, gc=False, tag="won"
     at: int
     rep_id: str
     amount: float
+    won: bool = True
 
 
 AccountMessage = WonClose
@@ -324,9 +328,10 @@ class DecisionStage(_Roster):
                     team=self.team_of(version.rep_id), deal=deal.deal_id,
                     account=version.account_id, event_id=version.event_id, at=version.at,
                     values={"from_stage": prev.stage, "to_stage": version.stage}))
-            if g.is_won_close(prev, version):
+            if version.stage == "closed_won":
                 accounts.append(WonClose(version.account_id, deal.deal_id, version.event_id,
-                                         version.at, version.rep_id, version.amount))
+                                         version.at, version.rep_id, version.amount,
+                                         g.is_won_close(prev, version)))
 
     # decisions --------------------------------------------------------------------
 
@@ -457,6 +462,10 @@ class AccountState(_Keyed, kw_only=True):
     note_times: list[int] = msgspec.field(default_factory=list)  # sorted µs
     last_day: int = NEVER  # last UTC day with a qualifying note
     reps: dict[str, int] = msgspec.field(default_factory=dict)  # rep -> last day (KEEP)
+    # closed_won updates seen here whose WonClose has not come yet: event id -> µs. The
+    # notes they may need are kept, however far this stage's W runs ahead of the
+    # decision stage's (stages lag each other by any amount of event time).
+    unsettled: dict[str, int] = msgspec.field(default_factory=dict)
     swept: int = NEVER
 
 
@@ -499,11 +508,15 @@ class AccountStage(_Roster):
         ``out`` and the rep messages to ``msgs``, except the ``Fired`` of those."""
         kind = type(item)
         if kind is WonClose:
-            self._won(state, item, out)
+            state.unsettled.pop(item.event_id, None)
+            if item.won:
+                self._won(state, item, out)
             return
         if kind is not ev.DealUpdated and kind is not ev.NoteLogged \
                 and kind is not ev.SurveySubmitted:
             raise TypeError(f"AccountStage does not take {kind.__name__}")
+        if kind is ev.DealUpdated and item.stage == "closed_won":
+            state.unsettled[item.event_id] = at
         if self.fan_out:
             self._subscribe(state, item.rep_id, KEEP if kind is ev.DealUpdated else at // DAY_US,
                             msgs)
@@ -554,8 +567,14 @@ class AccountStage(_Roster):
             return
         state.swept = today
         # A WonClose may arrive after W has passed its close by up to about a lateness
-        # (ticks lag the clock): keep that margin of note times.
+        # (ticks lag the clock): keep that margin of note times, and those the unsettled
+        # closes may need.
         first = clock.watermark - self.lateness - (self.note_days + 1) * DAY_US
+        unsettled = state.unsettled
+        for event_id in [e for e, at in unsettled.items() if at < first - UNSETTLED_MAX]:
+            del unsettled[event_id]  # never settled (e.g. pruned from its deal's history)
+        if unsettled:
+            first = min(first, min(unsettled.values()) - (self.note_days + 1) * DAY_US)
         times = state.note_times
         if times and times[0] < first:
             del times[: bisect.bisect_left(times, first)]

@@ -302,3 +302,32 @@ def test_a_revoke_like_restart_changes_nothing() -> None:
     restarted.run(events[half:])
     restarted.finish()
     assert restarted.results() == straight.results()
+
+
+def test_a_won_close_is_judged_on_the_notes_it_needs_however_late_it_arrives() -> None:
+    # The account stage's W can run far ahead of the decision stage's (stages lag each
+    # other): the notes a closed_won update may need stay until its WonClose comes.
+    f = EventFactory()
+    stage = AccountStage(POLICY, {})
+    lateness = span_micros(POLICY.lateness_days)
+
+    def clock(days: float) -> Clock:
+        at = to_micros(f.t(days))
+        return Clock(at, at - lateness)
+
+    note = f.note(f.t(0), "r1", body="Discussed pricing and next steps with the CFO; "
+                  "agreed on a pilot scope, timeline and success criteria.", account="a1")
+    assert is_qualifying(note.body, POLICY.notes)
+    close = f.deal(f.t(3), "d1", stage=ev.Stage.CLOSED_WON, account="a1")
+    state = stage.apply(None, note, clock(0), True).state
+    state = stage.apply(state, close, clock(3)).state
+    state = stage.tick(state, clock(200)).state  # W 200 days on: prunes
+    won = WonClose("a1", "d1", close.event_id, to_micros(close.occurred_at), "r1", 1000.0)
+    judged = stage.apply(state, won, clock(200))
+    assert judged.violations == [] and judged.state.unsettled == {}
+    # Settled, the note goes at the next sweep; a close without a note then fires.
+    later = stage.tick(judged.state, clock(400)).state
+    assert later.note_times == []
+    again = WonClose("a1", "d2", "e2", to_micros(f.t(3)), "r1", 1000.0)
+    assert [v.rule for v in stage.apply(later, again, clock(400)).violations] == [
+        "closed_won_without_note"]
