@@ -71,7 +71,7 @@ class KeyedState(Generic[S]):
         self._cache: OrderedDict[str, Entry[S]] = OrderedDict()
         self._keys: dict[int, set[str]] = {}
         self._indexed: set[int] = set()
-        self._unwritten: dict[str, EventT] = {}
+        self._unwritten: dict[str, tuple[Entry[S], EventT]] = {}
         self.dirty: dict[int, set[str]] = {}
 
     def entry(self, key: str) -> Entry[S] | None:
@@ -99,7 +99,7 @@ class KeyedState(Generic[S]):
         record that changed it, of the key's partition)."""
         self._cache[key] = entry
         self._cache.move_to_end(key)
-        self._unwritten[key] = event
+        self._unwritten[key] = entry, event
         partition = event.message.partition
         self._keys.setdefault(partition, set()).add(key)
         self.dirty.setdefault(partition, set()).add(key)
@@ -108,8 +108,8 @@ class KeyedState(Generic[S]):
         """Write every entry changed since the last flush once, before the batch that
         changed them is acknowledged (and so before its offsets can be committed)."""
         unwritten, self._unwritten = self._unwritten, {}
-        for key, event in unwritten.items():
-            await write(self.table, key, self._encoder.encode(self._cache[key]), event)
+        for key, (entry, event) in unwritten.items():
+            await write(self.table, key, self._encoder.encode(entry), event)
         # Every cached entry is written now, so any can be dropped and read back later.
         for _ in range(len(self._cache) - self._cache_keys):
             self._cache.popitem(last=False)
@@ -153,12 +153,15 @@ class KeyedState(Generic[S]):
                     yield key, state
 
     def revoke(self, partitions: set[int]) -> None:
-        """Forget cached states of partitions this worker no longer owns."""
+        """Forget cached states of partitions this worker no longer owns. Unwritten
+        entries stay: Faust signals a revoke while the batch that changed them may still
+        be running, and that batch writes them before it is acknowledged (and before the
+        partition's next owner starts); dropping them lost processed records whose
+        offsets were then committed (a rebalance revokes every partition, most come
+        back)."""
         for partition in partitions:
             for key in self._keys.pop(partition, set()):
                 self._cache.pop(key, None)
-                # Not acknowledged either: the partition's next owner processes it again.
-                self._unwritten.pop(key, None)
             self._indexed.discard(partition)
             self.dirty.pop(partition, None)
 
