@@ -152,6 +152,15 @@ class KeyedState(Generic[S]):
                 if state is not None:
                     yield key, state
 
+    def forget(self) -> None:
+        """Drop every cached state and index (unwritten entries stay, see :meth:`revoke`):
+        on an assignment, since a batch still running after the revoke signal may have
+        cached keys of partitions that then moved, and changed elsewhere meanwhile."""
+        self._cache.clear()
+        self._keys.clear()
+        self._indexed.clear()
+        self.dirty.clear()
+
     def revoke(self, partitions: set[int]) -> None:
         """Forget cached states of partitions this worker no longer owns. Unwritten
         entries stay: Faust signals a revoke while the batch that changed them may still
@@ -193,6 +202,10 @@ class DueIndex:
         """Forget partitions this worker no longer owns."""
         for partition in partitions:
             self._heaps.pop(partition, None)
+
+    def forget(self) -> None:
+        """Forget every partition (rebuilt from the stored states when next used)."""
+        self._heaps.clear()
 
     def _heap(self, partition: int) -> list[tuple[int, str]]:
         heap = self._heaps.get(partition)

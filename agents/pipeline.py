@@ -549,7 +549,14 @@ class Pipeline:
 
     async def on_assigned(self, app: faust.App, assigned: set[Any], **_: Any) -> None:
         """Owned input partitions hold W at NEVER until their records (replayed or new)
-        show where they are; a stage partition resends its uncommitted messages first."""
+        show where they are; a stage partition resends its uncommitted messages first.
+        Cached states are read again from the tables, which hold what other workers
+        wrote while they owned a partition."""
+        for states, due in ((self.accounts, self.account_due), (self.decisions,
+                            self.decision_due), (self.reps, None), (self.teams, None)):
+            states.forget()
+            if due is not None:
+                due.forget()
         wall = time.time()
         for tp in assigned:
             if tp.topic in self._inputs:

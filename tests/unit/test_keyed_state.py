@@ -148,3 +148,15 @@ def test_the_cache_keeps_the_most_recently_used_keys_and_reads_the_others_back()
     asyncio.run(states.flush())
     assert list(states._cache) == ["c", "a"]
     assert states.get("b") == Counter(1)  # read back from the table
+
+
+def test_after_an_assignment_a_key_is_read_again_from_the_table() -> None:
+    # A batch still running after the revoke signal cached this key; the partition then
+    # moved, its next owner changed the key, and the partition came back.
+    table = Table()
+    states = _states(table)
+    _put(states, "k", Entry(Counter(1), last=5), 1)
+    _put(_states(table), "k", Entry(Counter(2), last=9), 1)  # the other worker
+    assert states.get("k") == Counter(1)  # stale
+    states.forget()
+    assert states.get("k") == Counter(2) and states.entry("k").last == 9
