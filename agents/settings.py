@@ -41,7 +41,7 @@ class Settings:
     # Agents take records in batches of at most batch_max, waiting at most
     # batch_seconds for one to fill: each key a batch changes is written once.
     batch_max: int = 1000
-    batch_seconds: float = 0.02
+    batch_seconds: float = 0.005
     # Decoded states each stage keeps in memory (least recently used dropped first);
     # every state is in the local store and its changelog whatever this is.
     state_cache_keys: int = 50_000
@@ -85,7 +85,7 @@ class Settings:
         if self.batch_max < 1:
             raise SettingsError(f"{ENV_PREFIX}BATCH_MAX: must be at least 1 record")
         if self.batch_seconds <= 0:
-            raise SettingsError(f"{ENV_PREFIX}BATCH_SECONDS: must be more than 0 (e.g. 0.02)")
+            raise SettingsError(f"{ENV_PREFIX}BATCH_SECONDS: must be more than 0 (e.g. 0.005)")
         if self.state_cache_keys < 1:
             raise SettingsError(f"{ENV_PREFIX}STATE_CACHE_KEYS: must be at least 1")
         if self.topic_partitions < 1:
