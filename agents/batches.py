@@ -26,21 +26,14 @@ async def consume(
     batch_seconds: float,
     handle: Callable[[faust.EventT], Awaitable[None]],
     flush: Callable[[], Awaitable[None]],
-    current: Callable[[faust.EventT], bool],
 ) -> None:
     """Pass every event of ``stream`` to ``handle``, in batches of at most ``batch_max``
     (waiting at most ``batch_seconds`` for one to fill), calling ``flush`` after each
-    batch, before it is acknowledged. An event that is not ``current`` (fetched before
-    the last rebalance) is skipped: its partition was sought back to its committed
-    offset, so it comes again, in order."""
+    batch, before it is acknowledged."""
     async for batch in stream.take_events(batch_max, batch_seconds):
         try:
             for event in batch:
-                # Faust skips such events when it hands them to the stream, but not
-                # those already in take_events' buffer when the rebalance happened:
-                # processed, they would overtake the earlier records replayed after it.
-                if current(event):
-                    await handle(event)
+                await handle(event)
             await flush()
         except BaseException as error:
             log.critical(

@@ -267,11 +267,8 @@ class Pipeline:
     ) -> None:
         """Process ``stream`` in batches: each key a batch changes is written once, by
         ``flush``, before the batch is acknowledged (docs/topology.md)."""
-        def current(event: faust.EventT) -> bool:
-            return event.message.generation_id == self.app.consumer_generation_id
-
         await consume(stream, self.settings.batch_max, self.settings.batch_seconds,
-                      handle, flush, current)
+                      handle, flush)
 
     async def _run_keyed(
         self, stream: faust.StreamT, states: KeyedState[Any], stage: Any, due: DueIndex

@@ -28,8 +28,8 @@ class Stream:
                 self._log.append(f"ack {batch}")
 
 
-def _run(stream: Stream, handle: Any, flush: Any, current: Any = lambda event: True) -> None:
-    asyncio.run(batches.consume(stream, 10, 0.01, handle, flush, current))  # type: ignore[arg-type]
+def _run(stream: Stream, handle: Any, flush: Any) -> None:
+    asyncio.run(batches.consume(stream, 10, 0.01, handle, flush))  # type: ignore[arg-type]
 
 
 def test_each_batch_is_flushed_after_its_events_and_before_it_is_acknowledged() -> None:
@@ -72,16 +72,3 @@ def test_a_batch_cut_short_exits_before_it_is_acknowledged(
         _run(Stream([[1, 2, 3]], log), handle, flush)
     # The acknowledgement in the real take_events' finally would run only after this.
     assert log[:2] == ["event 1", f"exit {batches.EXIT_BATCH_CUT_SHORT}"]
-
-
-def test_events_fetched_before_a_rebalance_are_skipped_and_still_acknowledged() -> None:
-    log: list[str] = []
-
-    async def handle(event: int) -> None:
-        log.append(f"event {event}")
-
-    async def flush() -> None:
-        log.append("flush")
-
-    _run(Stream([[17, 18, 4]], log), handle, flush, lambda event: event < 10)
-    assert log == ["event 4", "flush", "ack [17, 18, 4]"]
