@@ -52,6 +52,40 @@ class Entry(msgspec.Struct, Generic[S], array_like=True, gc=False):
         return known is not None and (offset, seq) <= known
 
 
+class Resends:
+    """The messages a partition's records sent after its last commit, by record offset
+    and key, handed out as a replay of the partition reaches each record.
+
+    Receivers skip a message whose origin is at or before the last one they applied
+    from its source, which is exact only while each source's messages arrive in record
+    order. Sending them all up front would break that: a key whose record was replayed
+    after a crash sends anew, with an earlier origin than messages already sent again
+    for another key, and the receiver would skip it although its first sending was
+    lost. Sending each record's messages where the replay reaches it keeps the order.
+    """
+
+    def __init__(
+        self, by_offset: dict[int, dict[str, list[Outgoing]]], key_order: Callable[[str], Any]
+    ) -> None:
+        self._by_offset = by_offset
+        self._key_order = key_order
+
+    def before(self, offset: int) -> list[Outgoing]:
+        """What records before ``offset`` sent (records the replay starts after: their
+        messages were delivered, sent again for order's sake), in record order and by
+        key order within a record."""
+        found: list[Outgoing] = []
+        for earlier in sorted(o for o in self._by_offset if o < offset):
+            by_key = self._by_offset.pop(earlier)
+            for key in sorted(by_key, key=self._key_order):
+                found += by_key[key]
+        return found
+
+    def at(self, offset: int) -> dict[str, list[Outgoing]]:
+        """What the record at ``offset`` sent, per key (each handed out once)."""
+        return self._by_offset.pop(offset, {})
+
+
 class KeyedState(Generic[S]):
     """The entries of one stage, keyed by str, stored msgpack-encoded in a Faust table."""
 
@@ -128,17 +162,17 @@ class KeyedState(Generic[S]):
 
     def sent_since_commit(
         self, partition: int, key_order: Callable[[str], Any] = str
-    ) -> list[Outgoing]:
+    ) -> Resends:
         """What records of ``partition`` sent and may not have been delivered (their
-        offsets were not committed when the key was last stored), in record order, and
-        by ``key_order`` among the keys one record (a tick) changed."""
-        found: list[tuple[int, Any, list[Outgoing]]] = []
+        offsets were not committed when the key was last stored), to be sent again as
+        the replay reaches each record."""
+        by_offset: dict[int, dict[str, list[Outgoing]]] = {}
         for key in self.keys_in(partition):
             entry = self.entry(key)
             if entry is not None:
-                found += [(offset, key_order(key), sent) for offset, sent in entry.sent.items()]
-        found.sort(key=lambda item: item[:2])
-        return [message for _, _, sent in found for message in sent]
+                for offset, sent in entry.sent.items():
+                    by_offset.setdefault(offset, {})[key] = sent
+        return Resends(by_offset, key_order)
 
     def take_dirty(self, partition: int) -> set[str]:
         """Keys of ``partition`` changed since the last call."""

@@ -16,7 +16,7 @@ from faust.types import TP
 
 from agents import routing, topics
 from agents.batches import consume
-from agents.keyed_state import DueIndex, Entry, KeyedState, Outgoing
+from agents.keyed_state import DueIndex, Entry, KeyedState, Outgoing, Resends
 from agents.metrics import IngestCounters
 from agents.partition_clock import PartitionTime, judge, reassigned, watermark
 from agents.roster import RosterView, roster_entry
@@ -91,7 +91,7 @@ class Pipeline:
         self._others: dict[str, PartitionTime] = {}
         self._others_read = 0.0
         self._input_partitions: set[str] | None = None
-        self._recovered: set[tuple[str, int]] = set()
+        self._resends: dict[tuple[str, int], Resends] = {}
         self._wall_now: int | None = None
         self._last_now, self._last_moved = 0, time.monotonic()
         self._rep_team: dict[str, str] = {}
@@ -283,21 +283,24 @@ class Pipeline:
     ) -> None:
         message, partition, clock = self._receive(event)
         record = event.message
-        await self._resend_after_recovery(states, record.topic, partition)
+        sent_before = await self._resend_up_to(states, record.topic, partition, record.offset)
         if isinstance(message, routing.TickMsg):
+            due_keys = set(due.pop_due(partition, clock.now)) | sent_before.keys()
             # In origin order: a tick's messages from several keys share its offset.
-            for key in sorted(due.pop_due(partition, clock.now), key=routing.first_seq):
+            for key in sorted(due_keys, key=routing.first_seq):
                 entry = states.entry(key)
                 if entry is None:
                     continue
                 if entry.processed(record.offset):
                     # A replayed tick: the key's state is past it, and still due later.
+                    await self._send_all(sent_before.get(key, []))
                     due.schedule(partition, key, entry.state)
                     continue
                 await self._step(states, due, key, event, entry,
                                  stage.tick(entry.state, clock), clock)
             return
         key = event.key.decode()
+        await self._send_all(sent_before.get(key, []))
         entry = self._fresh_entry(states, key, record.offset, message)
         if entry is None:
             return
@@ -375,16 +378,21 @@ class Pipeline:
         for topic, key, value in outgoing:
             await self._topics[topic].send(key=key, value=value)
 
-    async def _resend_after_recovery(
-        self, states: KeyedState[Any], topic: str, partition: int
-    ) -> None:
-        """On a partition's first record since it was assigned, send again what its
-        records sent after the last commit: a crash may have lost those messages while
-        the state that remembers sending them survived. Receivers drop what they had."""
-        if (topic, partition) in self._recovered:
-            return
-        self._recovered.add((topic, partition))
-        await self._send_all(states.sent_since_commit(partition, routing.first_seq))
+    async def _resend_up_to(
+        self, states: KeyedState[Any], topic: str, partition: int, offset: int
+    ) -> dict[str, list[Outgoing]]:
+        """Send again what the partition's records before ``offset`` sent after the
+        last commit, and return what the record at ``offset`` sent, per key: a crash
+        may have lost those messages while the state that remembers sending them
+        survived. Found on the partition's first record since it was assigned, each
+        sent where the replay reaches its record (``Resends``); receivers drop what
+        they had."""
+        resends = self._resends.get((topic, partition))
+        if resends is None:
+            resends = self._resends[topic, partition] = states.sent_since_commit(
+                partition, routing.first_seq)
+        await self._send_all(resends.before(offset))
+        return resends.at(offset)
 
     def _committed(self, tp: Any) -> int:
         """The committed offset of ``tp`` (0 when none yet). Faust keeps it on its
@@ -572,7 +580,7 @@ class Pipeline:
             source = f"{tp.topic}:{tp.partition}"
             self._owned.pop(source, None)
             self._unloaded.discard(source)
-            self._recovered.discard((tp.topic, tp.partition))
+            self._resends.pop((tp.topic, tp.partition), None)
         for topic, states, due in (
             (self.by_account, self.accounts, self.account_due),
             (self.by_deal, self.decisions, self.decision_due),

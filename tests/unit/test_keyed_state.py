@@ -112,9 +112,29 @@ def test_what_a_partition_sent_since_its_commit_comes_back_in_record_order() -> 
     _put(states, a, Entry(Counter(), sent={9: [("t", b"a", b"9")], 4: [("t", b"a", b"4")]}), 0)
     _put(states, b, Entry(Counter(), sent={6: [("t", b"b", b"6"), ("t", b"b", b"6.1")]}), 0)
     fresh = _states(table)  # after a restart: found by scanning the table
-    assert fresh.sent_since_commit(0) == [
+    assert fresh.sent_since_commit(0).before(10) == [
         ("t", b"a", b"4"), ("t", b"b", b"6"), ("t", b"b", b"6.1"), ("t", b"a", b"9")]
-    assert fresh.sent_since_commit(1) == []
+    assert fresh.sent_since_commit(1).before(10) == []
+
+
+def test_a_replay_gets_each_records_messages_where_it_reaches_that_record() -> None:
+    table = Table()
+    states = _states(table)
+    keys = [key for key in (f"k{i}" for i in range(20)) if zlib.crc32(key.encode()) % 2 == 0]
+    a, b = keys[:2]
+    _put(states, a, Entry(Counter(), last=9, sent={3: [("t", b"a", b"3")],
+                                                   9: [("t", b"a", b"9")]}), 0)
+    _put(states, b, Entry(Counter(), last=9, sent={6: [("t", b"b", b"6")],
+                                                   9: [("t", b"b", b"9")]}), 0)
+    resends = _states(table).sent_since_commit(0, key_order=lambda key: key)
+    # The replay starts at 5 (committed): record 3's messages come first, then record
+    # 6's when the replay reaches it, never record 9's ahead of record 7's new ones.
+    assert resends.before(5) == [("t", b"a", b"3")]
+    assert resends.at(5) == {}
+    assert resends.before(6) == [] and resends.at(6) == {b: [("t", b"b", b"6")]}
+    assert resends.before(9) == []
+    assert resends.at(9) == {a: [("t", b"a", b"9")], b: [("t", b"b", b"9")]}
+    assert resends.at(9) == {} and resends.before(100) == []  # each handed out once
 
 
 def test_the_due_index_is_rebuilt_from_the_stored_states() -> None:
