@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from agents import topics
 from agents.consumer_lag import REFRESH_SECONDS, ConsumerLag
 from agents.dead_letters import dead_letter_headers
+from agents.flow_control import keep_queued_records_on_resume
 from agents.kafka_config import faust_broker_credentials
 from agents.kpi_metrics import KpiCollector
 from agents.metrics import IngestCollector, IngestCounters
@@ -58,6 +59,7 @@ class Latitude:
             producer_max_batch_size=PRODUCER_BATCH_BYTES,
             autodiscover=False,
         )
+        keep_queued_records_on_resume(self.app.flow_control)
         setup_prometheus_sensors(self.app, registry=self.registry, name_prefix="latitude_faust")
         self.registry.register(IngestCollector(self.counters))
         self._prefix_len = len(settings.topic_prefix)
