@@ -125,6 +125,24 @@ class TopicReader:
         self.consumer.close()
 
 
+class DeadLetterReader(TopicReader):
+    """Reads the dead-letter topic, keeping where each rejected record was read."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        super().__init__(bootstrap, topic)
+        self.seen: set[tuple[str, ...]] = set()
+
+    def sources(self) -> set[tuple[str, ...]]:
+        """(topic, partition, offset) of every record dead-lettered so far: a record
+        rejected again after a redelivery counts once."""
+        for batch in self.consumer.poll(timeout_ms=500, max_records=50_000).values():
+            for record in batch:
+                headers = {name: value.decode() for name, value in record.headers}
+                self.seen.add(tuple(headers[f"__connect.errors.{field}"]
+                                    for field in ("topic", "partition", "offset")))
+        return self.seen
+
+
 _snapshot = msgspec.json.Decoder(KpiSnapshot)
 _violation = msgspec.json.Decoder(Violation)
 

@@ -1,16 +1,20 @@
 """The stream topology on the real broker: final KPI snapshots and violations equal what
-the pure engine computes from the same deliveries, and the same file replayed twice gives
-identical snapshots. (The SIGKILL and two-worker hand-over tests are on branch
-wip/topology-crash-scaleout until they pass reliably: docs/topology.md, Known limits.)"""
+the pure engine computes from the same deliveries — with one worker, with one SIGKILLed
+mid-scenario and started again, and with two workers of which one stops mid-scenario —
+and the same file replayed twice gives identical snapshots."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from agents.topics import INPUT_TOPICS
 from tests.topology_scenario import (
+    DeadLetterReader,
+    Expected,
     Scenario,
     TopicReader,
     build_scenario,
@@ -70,13 +74,14 @@ def _readers(bootstrap: str, prefix: str) -> tuple[TopicReader, TopicReader]:
     )
 
 
-def _produce_setup(worker: WorkerProcess, bootstrap: str, scenario: Scenario) -> None:
+def _produce_setup(bootstrap: str, scenario: Scenario, *workers: WorkerProcess) -> None:
     """Roster and quotas first, as a CRM's long-lived compacted topics would be."""
-    prefix = worker.env["LATITUDE_TOPIC_PREFIX"]
+    prefix = workers[0].env["LATITUDE_TOPIC_PREFIX"]
     produce(bootstrap, prefix, scenario.setup)
     reps = sum(1 for family, _, _ in scenario.setup if family == "crm.reps")
     wait_for(
-        lambda: worker.metric("latitude_events_consumed_total", type="rep.updated") >= reps,
+        lambda: sum(worker.metric("latitude_events_consumed_total", type="rep.updated")
+                    for worker in workers) >= reps,
         60,
         "the roster consumed",
     )
@@ -90,7 +95,7 @@ def test_end_to_end_equals_pure_engine(
 ) -> None:
     expected = expected_results(scenario)
     worker = start_worker()
-    _produce_setup(worker, kafka_bootstrap, scenario)
+    _produce_setup(kafka_bootstrap, scenario, worker)
     produce(kafka_bootstrap, worker.env["LATITUDE_TOPIC_PREFIX"], scenario.activity)
     snapshots, violations = _readers(kafka_bootstrap, unique_topic_prefix)
     wait_for_snapshots(snapshots, expected, timeout=600)
@@ -123,7 +128,7 @@ def test_replaying_the_same_file_twice_gives_identical_snapshots(
         )
         worker.start()
         try:
-            _produce_setup(worker, kafka_bootstrap, small)
+            _produce_setup(kafka_bootstrap, small, worker)
             produce(kafka_bootstrap, worker.env["LATITUDE_TOPIC_PREFIX"], small.activity)
             snapshots, _ = _readers(kafka_bootstrap, prefix)
             wait_for_snapshots(snapshots, expected, timeout=180)
@@ -131,3 +136,72 @@ def test_replaying_the_same_file_twice_gives_identical_snapshots(
         finally:
             worker.stop()
     assert finals[0] == finals[1]
+
+
+def _consumed(worker: WorkerProcess) -> float:
+    return worker.metric("latitude_events_consumed_total")
+
+
+def _check_results(
+    bootstrap: str, prefix: str, expected: Expected, worker: WorkerProcess
+) -> None:
+    """Final snapshots and violations equal the engine's; every violation published
+    with one content; every late and bad record dead-lettered once in all."""
+    snapshots, violations = _readers(bootstrap, prefix)
+    wait_for_snapshots(snapshots, expected, timeout=600)
+    wait_for_violations(violations, expected, timeout=120)
+    dead = DeadLetterReader(bootstrap, f"{prefix}.latitude.dead-letters")
+    wait_for(lambda: len(dead.sources()) >= expected.bad + expected.late, 60,
+             "every bad and late record dead-lettered")
+    assert len(dead.sources()) == expected.bad + expected.late
+    assert worker.running, worker.log_tail()
+
+
+def test_sigkill_mid_scenario_then_restart_gives_the_same_results(
+    start_worker: StartWorker,
+    kafka_bootstrap: str,
+    unique_topic_prefix: str,
+    scenario: Scenario,
+) -> None:
+    expected = expected_results(scenario)
+    worker = start_worker()
+    _produce_setup(kafka_bootstrap, scenario, worker)
+    produce(kafka_bootstrap, worker.env["LATITUDE_TOPIC_PREFIX"], scenario.activity)
+    # Killed while a third of the activity is through the ingest agent: stage and
+    # output messages are in flight, offsets partly committed.
+    third = len(scenario.activity) / 3
+    wait_for(lambda: _consumed(worker) >= third, 300, f"{third:.0f} events consumed")
+    worker.stop(signal.SIGKILL)
+    worker.start()
+    _check_results(kafka_bootstrap, unique_topic_prefix, expected, worker)
+
+
+def test_two_workers_then_one_hands_over_with_nothing_lost(
+    start_worker: StartWorker,
+    kafka_bootstrap: str,
+    unique_topic_prefix: str,
+    scenario: Scenario,
+) -> None:
+    expected = expected_results(scenario)
+    first = start_worker("w1", partitions=8)
+    second = start_worker("w2", partitions=8)
+    _produce_setup(kafka_bootstrap, scenario, first, second)
+    produce(kafka_bootstrap, first.env["LATITUDE_TOPIC_PREFIX"], scenario.activity)
+    # Both work on it; then the second stops (as a scale-in or a rolling restart
+    # does) and the first takes over its partitions.
+    third = len(scenario.activity) / 3
+    wait_for(lambda: _consumed(first) + _consumed(second) >= third, 300,
+             f"{third:.0f} events consumed by the two workers")
+    assert _consumed(first) > 0 and _consumed(second) > 0, "both workers consumed"
+    second.stop()
+    every_input = 8 * len(INPUT_TOPICS)
+    wait_for(lambda: _input_partitions(first) == every_input, 180,
+             f"the first worker consuming all {every_input} input partitions")
+    _check_results(kafka_bootstrap, unique_topic_prefix, expected, first)
+
+
+def _input_partitions(worker: WorkerProcess) -> int:
+    """How many input partitions the worker reports consumer lag for (its assignment)."""
+    page = worker.metrics_text() or ""
+    return sum(1 for line in page.splitlines()
+               if line.startswith("latitude_consumer_lag_messages{"))
