@@ -143,7 +143,12 @@ class KeyedState(Generic[S]):
         changed them is acknowledged (and so before its offsets can be committed)."""
         unwritten, self._unwritten = self._unwritten, {}
         for key, (entry, event) in unwritten.items():
-            await write(self.table, key, self._encoder.encode(entry), event)
+            value = self._encoder.encode(entry)
+            # Snapshot ticks put every key of a partition, most of them unchanged: a
+            # rep's entry runs to tens of KB, and rewriting it to the store and the
+            # changelog each time was a good share of the worker's work.
+            if self.table.get(key) != value:
+                await write(self.table, key, value, event)
         # Every cached entry is written now, so any can be dropped and read back later.
         for _ in range(len(self._cache) - self._cache_keys):
             self._cache.popitem(last=False)

@@ -17,6 +17,7 @@ from bench.suite import Options, Results, bootstrap_from_env, run
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_EVENTS = 20_000
+CONTENDERS = ("raw", "product", "naive", "quix")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true",
                         help="keep the work folder (broker data, worker logs, profile)")
     parser.add_argument("--note", default="", help="a line for the results file (machine load)")
+    parser.add_argument("--only", default="",
+                        help=f"comma-separated contenders to run ({', '.join(CONTENDERS)}): "
+                        "the product's throughput only, nothing written to bench/results")
     args = parser.parse_args(argv)
+    only = frozenset(name.strip() for name in args.only.split(",") if name.strip()) or None
+    if only is not None and not only <= set(CONTENDERS):
+        parser.error(f"--only: unknown contender(s) {', '.join(sorted(only - set(CONTENDERS)))}")
     events = QUICK_EVENTS if args.quick and args.events == 1_000_000 else args.events
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix="latitude-bench-")
@@ -46,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             events=events, reps=args.reps or max(10, events // 100),
             open_deals=args.open_deals or events, latency_seconds=args.latency_seconds,
             timeout=args.timeout, profile_seconds=args.profile_seconds, work_dir=Path(work),
-            bootstrap=bootstrap_from_env(dict(os.environ)),
+            bootstrap=bootstrap_from_env(dict(os.environ)), only=only,
         )
         results = run(options)
     finally:
@@ -58,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + text_table(results.rows))
     if results.profile:
         print("\nproduct worker hot spots (py-spy):\n" + text_table(results.profile))
+    if only is not None:
+        print(f"\n--only {args.only}: not written to bench/results ({minutes:.1f} min)")
+        return 0
     path = write_markdown(results, options, minutes, args.note)
     print(f"\nwritten to {path} ({minutes:.1f} min)")
     return 0

@@ -41,6 +41,12 @@ class Options:
     profile_seconds: float
     work_dir: Path
     bootstrap: str | None = None
+    # Contenders to run (raw, product, naive, quix); None: all, and the product's
+    # latency, memory and recovery phases too (with a subset: its throughput only).
+    only: frozenset[str] | None = None
+
+    def runs(self, contender: str) -> bool:
+        return self.only is None or contender in self.only
 
 
 @dataclass
@@ -146,12 +152,16 @@ def run(options: Options) -> Results:
                     f"{time.monotonic() - started:.0f} s")
         total = len(events)
         spans: dict[str, Span] = {}
-        spans["raw"] = raw_ceiling(bootstrap, product.input_topics(settings),
-                                   settings.topic_prefix, total, f"{prefix}-raw",
-                                   options.timeout)
-        results.say(f"raw ceiling: {rate(total, spans['raw'].seconds)}")
-        product_phases(bootstrap, settings, options, total, spans, results)
+        if options.runs("raw"):
+            spans["raw"] = raw_ceiling(bootstrap, product.input_topics(settings),
+                                       settings.topic_prefix, total, f"{prefix}-raw",
+                                       options.timeout)
+            results.say(f"raw ceiling: {rate(total, spans['raw'].seconds)}")
+        if options.runs("product"):
+            product_phases(bootstrap, settings, options, total, spans, results)
         for module, label in (("naive_faust", "naive"), ("quix_app", "quix")):
+            if not options.runs(label):
+                continue
             try:
                 spans[label] = run_baseline(module, bootstrap, prefix, total, options)
                 results.say(f"{label}: {rate(total, spans[label].seconds)}")
@@ -178,6 +188,8 @@ def product_phases(bootstrap: str, settings: Any, options: Options, total: int,
             sampler.wait()
             if raw_profile.exists():
                 results.profile = profile_rows(raw_profile.read_text())
+        if options.only is not None:
+            return
         max_rate = total / spans["product"].seconds
         results.rows.append(latency_row(bootstrap, settings, options, max_rate / 2, results))
         results.rows += memory_rows(bootstrap, settings, options, progress, worker)

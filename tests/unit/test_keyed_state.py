@@ -180,3 +180,14 @@ def test_after_an_assignment_a_key_is_read_again_from_the_table() -> None:
     assert states.get("k") == Counter(1)  # stale
     states.forget()
     assert states.get("k") == Counter(2) and states.entry("k").last == 9
+
+
+def test_a_key_put_again_unchanged_is_not_written_again() -> None:
+    table = Table()
+    states = _states(table)
+    entry = Entry(Counter(1), last=5)
+    _put(states, "k", entry, 0)
+    _put(states, "k", entry, 0)  # a snapshot tick that changed nothing
+    entry.state.n = 2
+    _put(states, "k", entry, 0)  # changed in place: written
+    assert [msgspec.msgpack.decode(v)[0]["n"] for _, _, v in table.changelog_topic.sent] == [1, 2]
