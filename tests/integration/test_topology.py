@@ -74,8 +74,9 @@ def _readers(bootstrap: str, prefix: str) -> tuple[TopicReader, TopicReader]:
     )
 
 
-def _produce_setup(bootstrap: str, scenario: Scenario, *workers: WorkerProcess) -> None:
-    """Roster and quotas first, as a CRM's long-lived compacted topics would be."""
+def _produce_scenario(bootstrap: str, scenario: Scenario, *workers: WorkerProcess) -> None:
+    """Roster and quotas first, as a CRM's long-lived compacted topics would be; once
+    the workers consumed the roster, the activity."""
     prefix = workers[0].env["LATITUDE_TOPIC_PREFIX"]
     produce(bootstrap, prefix, scenario.setup)
     reps = sum(1 for family, _, _ in scenario.setup if family == "crm.reps")
@@ -85,6 +86,7 @@ def _produce_setup(bootstrap: str, scenario: Scenario, *workers: WorkerProcess) 
         60,
         "the roster consumed",
     )
+    produce(bootstrap, prefix, scenario.activity)
 
 
 def test_end_to_end_equals_pure_engine(
@@ -95,11 +97,8 @@ def test_end_to_end_equals_pure_engine(
 ) -> None:
     expected = expected_results(scenario)
     worker = start_worker()
-    _produce_setup(kafka_bootstrap, scenario, worker)
-    produce(kafka_bootstrap, worker.env["LATITUDE_TOPIC_PREFIX"], scenario.activity)
-    snapshots, violations = _readers(kafka_bootstrap, unique_topic_prefix)
-    wait_for_snapshots(snapshots, expected, timeout=600)
-    wait_for_violations(violations, expected, timeout=60)
+    _produce_scenario(kafka_bootstrap, scenario, worker)
+    _check_results(kafka_bootstrap, unique_topic_prefix, expected, worker)
     page = worker.scrape()
     assert sample(page, "latitude_late_events_total") == expected.late
     assert sample(page, "latitude_dead_letters_total") == expected.bad + expected.late
@@ -128,8 +127,7 @@ def test_replaying_the_same_file_twice_gives_identical_snapshots(
         )
         worker.start()
         try:
-            _produce_setup(kafka_bootstrap, small, worker)
-            produce(kafka_bootstrap, worker.env["LATITUDE_TOPIC_PREFIX"], small.activity)
+            _produce_scenario(kafka_bootstrap, small, worker)
             snapshots, _ = _readers(kafka_bootstrap, prefix)
             wait_for_snapshots(snapshots, expected, timeout=180)
             finals.append(comparable(snapshots.latest()))
@@ -149,7 +147,7 @@ def _check_results(
     with one content; every late and bad record dead-lettered once in all."""
     snapshots, violations = _readers(bootstrap, prefix)
     wait_for_snapshots(snapshots, expected, timeout=600)
-    wait_for_violations(violations, expected, timeout=120)
+    wait_for_violations(violations, expected, timeout=60)
     dead = DeadLetterReader(bootstrap, f"{prefix}.latitude.dead-letters")
     wait_for(lambda: len(dead.sources()) >= expected.bad + expected.late, 60,
              "every bad and late record dead-lettered")
@@ -165,8 +163,7 @@ def test_sigkill_mid_scenario_then_restart_gives_the_same_results(
 ) -> None:
     expected = expected_results(scenario)
     worker = start_worker()
-    _produce_setup(kafka_bootstrap, scenario, worker)
-    produce(kafka_bootstrap, worker.env["LATITUDE_TOPIC_PREFIX"], scenario.activity)
+    _produce_scenario(kafka_bootstrap, scenario, worker)
     # Killed while a third of the activity is through the ingest agent: stage and
     # output messages are in flight, offsets partly committed.
     third = len(scenario.activity) / 3
@@ -185,8 +182,7 @@ def test_two_workers_then_one_hands_over_with_nothing_lost(
     expected = expected_results(scenario)
     first = start_worker("w1", partitions=8)
     second = start_worker("w2", partitions=8)
-    _produce_setup(kafka_bootstrap, scenario, first, second)
-    produce(kafka_bootstrap, first.env["LATITUDE_TOPIC_PREFIX"], scenario.activity)
+    _produce_scenario(kafka_bootstrap, scenario, first, second)
     # Both work on it; then the second stops (as a scale-in or a rolling restart
     # does) and the first takes over its partitions.
     third = len(scenario.activity) / 3
