@@ -112,6 +112,24 @@ class WorkerProcess:
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def diagnosis(self) -> str:
+        """What the worker is doing, for a failure message: running or not, events
+        consumed and still lagging, and its last warnings and errors."""
+        page = self.metrics_text(timeout=10) or ""
+        lagging = [line for line in page.splitlines()
+                   if line.startswith("latitude_consumer_lag_messages{")
+                   and not line.endswith(" 0.0")]
+        log = self.log_path.read_text(errors="replace").splitlines()
+        alarms = [line for line in log
+                  if any(level in line for level in ("[WARNING]", "[ERROR]", "[CRITICAL]"))]
+        return "\n".join([
+            f"worker {self.log_path.name}: running={self.running}, "
+            f"consumed={sample(page, 'latitude_events_consumed_total'):.0f}, "
+            f"partitions lagging: {lagging or 'none'}",
+            "last warnings and errors:", *alarms[-15:],
+            "log tail:", *log[-10:],
+        ])
+
 
 def sample(text: str, name: str, **labels: str) -> float:
     """The sum of the samples of ``name`` in a /metrics page whose labels include

@@ -146,11 +146,14 @@ def _check_results(
     """Final snapshots and violations equal the engine's; every violation published
     with one content; every late and bad record dead-lettered once in all."""
     snapshots, violations = _readers(bootstrap, prefix)
-    wait_for_snapshots(snapshots, expected, timeout=600)
-    wait_for_violations(violations, expected, timeout=60)
     dead = DeadLetterReader(bootstrap, f"{prefix}.latitude.dead-letters")
-    wait_for(lambda: len(dead.sources()) >= expected.bad + expected.late, 60,
-             "every bad and late record dead-lettered")
+    try:
+        wait_for_snapshots(snapshots, expected, timeout=600)
+        wait_for_violations(violations, expected, timeout=60)
+        wait_for(lambda: len(dead.sources()) >= expected.bad + expected.late, 60,
+                 "every bad and late record dead-lettered")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{worker.diagnosis()}") from None
     assert len(dead.sources()) == expected.bad + expected.late
     assert worker.running, worker.log_tail()
 
