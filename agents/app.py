@@ -14,6 +14,7 @@ from agents.kafka_config import faust_broker_credentials
 from agents.kpi_metrics import KpiCollector
 from agents.metrics import IngestCollector, IngestCounters
 from agents.pipeline import Pipeline
+from agents.producer_metadata import track_topics_on_send
 from agents.settings import Settings
 from agents.snapshot_latency import SnapshotLatency
 from agents.web import register_views
@@ -60,6 +61,7 @@ class Latitude:
             autodiscover=False,
         )
         keep_queued_records_on_resume(self.app.flow_control)
+        track_topics_on_send()
         setup_prometheus_sensors(self.app, registry=self.registry, name_prefix="latitude_faust")
         self.registry.register(IngestCollector(self.counters))
         self._prefix_len = len(settings.topic_prefix)
