@@ -173,7 +173,7 @@ class KpiCollector(Collector):
                 clusters.add_metric([team], kpi.numerator)
         yield clusters
         yield from _thresholds(source.policy, sorted(teams))
-        yield from _worker_gauges(clock, owned)
+        yield from _worker_gauges(clock, owned, len(source.roster))
 
 
 def _bands(policy: Policy, team: str) -> Callable[[str], Band]:
@@ -205,7 +205,7 @@ def _thresholds(policy: Policy, teams: list[str]) -> Iterator[GaugeMetricFamily]
             yield sample
 
 
-def _worker_gauges(clock: Clock, owned: int) -> Iterator[GaugeMetricFamily]:
+def _worker_gauges(clock: Clock, owned: int, roster: int) -> Iterator[GaugeMetricFamily]:
     stream_time = GaugeMetricFamily(
         "latitude_stream_time_seconds",
         "Stream time: the largest event time seen (event-time lag = time() - this).",
@@ -216,3 +216,8 @@ def _worker_gauges(clock: Clock, owned: int) -> Iterator[GaugeMetricFamily]:
     reps = GaugeMetricFamily("latitude_owned_reps", "Reps whose state this worker owns.")
     reps.add_metric([], owned)
     yield reps
+    # Each worker holds the whole roster, replicated through its changelog: a worker
+    # behind the others judges a rep it does not know yet with the default tier.
+    known = GaugeMetricFamily("latitude_roster_reps", "Reps in this worker's copy of the roster.")
+    known.add_metric([], roster)
+    yield known

@@ -79,12 +79,13 @@ def _produce_scenario(bootstrap: str, scenario: Scenario, *workers: WorkerProces
     the workers consumed the roster, the activity."""
     prefix = workers[0].env["LATITUDE_TOPIC_PREFIX"]
     produce(bootstrap, prefix, scenario.setup)
-    reps = sum(1 for family, _, _ in scenario.setup if family == "crm.reps")
+    reps = {key for family, key, _ in scenario.setup if family == "crm.reps"}
+    # Every worker's copy of the roster, not just the one that consumed it: a worker
+    # whose copy lags judges a rep's decisions with the default tier (docs/topology.md).
     wait_for(
-        lambda: sum(worker.metric("latitude_events_consumed_total", type="rep.updated")
-                    for worker in workers) >= reps,
+        lambda: all(worker.metric("latitude_roster_reps") >= len(reps) for worker in workers),
         60,
-        "the roster consumed",
+        f"the roster of {len(reps)} reps in every worker",
     )
     produce(bootstrap, prefix, scenario.activity)
 

@@ -63,6 +63,7 @@ def test_rep_families_from_real_rep_state() -> None:
     assert active.value == (NOW - DAY_US) / 1e6
     assert find(found, "latitude_sales_cycle_prior_year_denominator", rep="r-a1")[0].value == 0
     assert find(found, "latitude_owned_reps")[0].value == 2
+    assert find(found, "latitude_roster_reps")[0].value == 3  # the roster, not the owned
     assert find(found, "latitude_autonomy_level_target_ratio", team="team-b")[0].value == 0.8
     assert find(found, "latitude_stalled_deals_min_sample") == [], "counts have no sample"
 
