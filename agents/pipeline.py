@@ -12,6 +12,7 @@ from typing import Any
 
 import faust
 import msgspec
+from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 
 from agents import routing, topics
@@ -53,6 +54,7 @@ from streams.stages import (
 )
 
 _clock_encoder = msgspec.msgpack.Encoder()
+_partitioner = DefaultPartitioner()
 _clock_decoder = msgspec.msgpack.Decoder(PartitionTime)
 CLOCK_REFRESH_SECONDS = 0.5  # how stale other workers' partition times may be (W only lags)
 DECISION_EVENTS = (DiscountGranted, ApprovalRequested, ApprovalDecided)
@@ -151,7 +153,12 @@ class Pipeline:
         topic_name = topic.get_topic_name()
 
         def partition_of(key: str) -> int:
-            return int(self.app.producer.key_partition(topic_name, key.encode()).partition)
+            # The producer's partitioner over the consumer's metadata: the producer's
+            # metadata lacks a topic until the first send to it, and /metrics reads
+            # stored keys before that (agents/producer_metadata.py).
+            count = self.app.consumer.topic_partitions(topic_name)
+            partitions = list(range(count or self.settings.topic_partitions))
+            return int(_partitioner(key.encode(), partitions, partitions))
 
         return KeyedState(self._table(name), state_type, partition_of,
                           self.settings.state_cache_keys)
