@@ -6,11 +6,14 @@ event costs ~1.2 µs (ARCHITECTURE.md), so the hot path never touches prometheus
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
 
 
 class IngestCounters:
@@ -21,6 +24,8 @@ class IngestCounters:
         self.dead_letters: Counter[tuple[str, str]] = Counter()
         self.duplicates: Counter[str] = Counter()
         self.redeliveries: Counter[str] = Counter()
+        self.roster_misses = 0
+        self._missed_reps: set[str] = set()
 
     def accepted(self, topic: str, event_type: str) -> None:
         """Count one decoded event."""
@@ -39,6 +44,15 @@ class IngestCounters:
         the message, before (Kafka's at-least-once redelivery after a crash or
         handover; not a duplicate in the input)."""
         self.redeliveries[stage] += 1
+
+    def roster_miss(self, rep_id: str) -> None:
+        """Count one look-up of a rep this worker's roster does not know (its decisions
+        are judged with the default tier); the first for each rep is logged."""
+        self.roster_misses += 1
+        if rep_id not in self._missed_reps:
+            self._missed_reps.add(rep_id)
+            log.warning("rep %s is not in this worker's roster: judged with the default "
+                        "tier and team unassigned until its roster record arrives", rep_id)
 
 
 class IngestCollector(Collector):
@@ -90,3 +104,10 @@ class IngestCollector(Collector):
             if reason == "late":
                 late.add_metric([topic], count)
         yield late
+        misses = CounterMetricFamily(
+            "latitude_roster_misses",
+            "Look-ups of a rep this worker's roster does not know (default tier, team "
+            "unassigned).",
+        )
+        misses.add_metric([], self._counters.roster_misses)
+        yield misses

@@ -82,7 +82,7 @@ class Pipeline:
         self.violations = out(topics.VIOLATIONS)
         self.snapshots = out(topics.KPI_SNAPSHOTS)
         self.alerts = out(topics.ALERTS)
-        self.roster = RosterView(self._table("roster", global_=True))
+        self.roster = RosterView(self._table("roster", global_=True), counters.roster_miss)
         self.clock = self._table("clock", global_=True)
         self._inputs = {settings.topic(name) for name in topics.INPUT_TOPICS}
         self._prefix_len = len(settings.topic_prefix)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -31,14 +31,20 @@ def roster_entry(event: RepUpdated, at: int) -> RosterEntry:
 class RosterView(Mapping[str, RosterEntry]):
     """Read-only mapping rep_id → RosterEntry over the global table, latest record wins."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, on_miss: Callable[[str], None] = lambda rep_id: None) -> None:
         self.table = table
+        self._on_miss = on_miss
 
     def __getitem__(self, rep_id: str) -> RosterEntry:
-        raw = self.table.get(rep_id)
-        if raw is None:
+        entry = self._lookup(rep_id)
+        if entry is None:
+            self._on_miss(rep_id)
             raise KeyError(rep_id)
-        return _decoder.decode(raw)
+        return entry
+
+    def _lookup(self, rep_id: str) -> RosterEntry | None:
+        raw = self.table.get(rep_id)
+        return None if raw is None else _decoder.decode(raw)
 
     def __iter__(self) -> Iterator[str]:
         for key in self.table:
@@ -55,6 +61,6 @@ class RosterView(Mapping[str, RosterEntry]):
     async def upsert(self, rep_id: str, entry: RosterEntry, record: EventT) -> None:
         """Store ``entry`` (from input ``record``) unless a newer record of the rep is
         already known."""
-        current = self.get(rep_id)
+        current = self._lookup(rep_id)  # a rep's first record is no miss
         if current is None or (entry.at, entry.event_id) > (current.at, current.event_id):
             await write(self.table, rep_id, _encoder.encode(entry), record)

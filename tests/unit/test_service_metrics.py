@@ -1,14 +1,20 @@
-"""Consumer lag (cached by a timer, read by the collector) and snapshot latency."""
+"""Consumer lag (cached by a timer, read by the collector), snapshot latency and roster
+misses."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import NamedTuple
 
+import msgspec
 from prometheus_client import CollectorRegistry
 
 from agents.consumer_lag import ConsumerLag
+from agents.metrics import IngestCollector, IngestCounters
+from agents.roster import RosterView
 from agents.snapshot_latency import SnapshotLatency
+from streams.stages import UNASSIGNED, RosterEntry
 
 
 class TP(NamedTuple):
@@ -73,3 +79,17 @@ def test_snapshot_latency_times_the_first_change_until_its_snapshot() -> None:
     latency.unchanged("team:a")  # the change did not alter the snapshot
     latency.published("team:a")
     assert observations(registry) == 1
+
+
+def test_roster_misses_are_counted_and_each_rep_logged_once(caplog) -> None:
+    counters = IngestCounters()
+    roster = RosterView({"r-1": msgspec.msgpack.encode(
+        RosterEntry(0, "e1", "team-a", "junior", None))}, counters.roster_miss)
+    assert roster.team_of("r-1") == "team-a"
+    with caplog.at_level(logging.WARNING, logger="agents.metrics"):
+        assert roster.get("r-2") is None
+        assert roster.team_of("r-2") == UNASSIGNED
+    registry = CollectorRegistry()
+    registry.register(IngestCollector(counters))
+    assert registry.get_sample_value("latitude_roster_misses_total") == 2
+    assert [r.getMessage().split()[1] for r in caplog.records] == ["r-2"]
