@@ -1,5 +1,7 @@
 """Where the product worker spends its time: py-spy samples it while it works, and the
-collapsed stacks become a function-level table (share of all samples)."""
+collapsed stacks of its event-loop thread become a function-level table (share of that
+thread's samples). The consumer thread waits in ``select`` nearly all the time; counted
+with the rest, it made the busy event loop look half idle."""
 
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ def start_sampling(pid: int, out: Path, seconds: float) -> subprocess.Popen[byte
         return None
     return subprocess.Popen(
         [py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
-         "--duration", str(max(1, int(seconds))), "--rate", "50", "--nonblocking", "--idle"],
+         "--duration", str(max(1, int(seconds))), "--rate", "50", "--nonblocking", "--idle",
+         "--threads"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
 
@@ -37,9 +40,18 @@ def _name(frame: str) -> str:
     return f"{found['fn']} ({where})"
 
 
+def main_thread(collapsed: str) -> str:
+    """The event-loop thread's stacks (``--threads`` output: each stack starts with
+    ``thread (id): name``), without that first frame; every stack when none is named."""
+    kept = [line.split(";", 1)[1] for line in collapsed.splitlines()
+            if line.startswith("thread (") and line.split(";", 1)[0].endswith(": MainThread")
+            and ";" in line]
+    return "\n".join(kept) if kept else collapsed
+
+
 def hot_spots(collapsed: str) -> tuple[list[tuple[str, float, float]], int]:
     """``(function, inclusive share, self share)`` of every sampled function, and the
-    number of samples (idle threads included: shares are of wall time)."""
+    number of samples (idle time included: shares are of wall time)."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     total = 0
@@ -65,10 +77,10 @@ PROJECT = ("(agents/", "(streams/", "(schemas/")
 def profile_rows(collapsed: str, top: int = 12) -> list[Row]:
     """The hot spots as table rows: the ``top`` functions by self share (where the
     time goes, waiting included), then Latitude's own functions by inclusive share."""
-    shares, total = hot_spots(collapsed)
+    shares, total = hot_spots(main_thread(collapsed))
     if not total:
         return []
     by_self = sorted(shares, key=lambda s: -s[2])[:top]
     own_code = [s for s in shares if any(p in s[0] for p in PROJECT)][:top]
-    return [Row(f"`{name}`", f"{inc:.1%} incl, {own:.1%} self", f"of {total} samples")
+    return [Row(f"`{name}`", f"{inc:.1%} incl, {own:.1%} self", f"of {total} event-loop samples")
             for name, inc, own in [*by_self, *own_code]]

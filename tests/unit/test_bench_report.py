@@ -1,9 +1,10 @@
-"""The benchmark suite's pure helpers: percentiles and the results table."""
+"""The benchmark suite's pure helpers: percentiles, the results table and the profile."""
 
 from __future__ import annotations
 
 import pytest
 
+from bench.profile import hot_spots, main_thread
 from bench.report import Row, markdown_table, percentile, ratio, text_table
 
 
@@ -34,3 +35,17 @@ def test_tables_show_every_row_and_verdict():
 def test_ratio():
     assert ratio(1.0, 4.0) == "0.25x"
     assert ratio(1.0, 0.0) == "n/a"
+
+
+def test_the_profile_counts_the_event_loop_thread_only() -> None:
+    collapsed = "\n".join([
+        "thread (7): aiokafka-consumer;run (t.py:1);select (selectors.py:2) 90",
+        "thread (5): MainThread;run_forever (base_events.py:3);flush (keyed_state.py:4) 8",
+        "thread (5): MainThread;run_forever (base_events.py:3);select (selectors.py:2) 2",
+    ])
+    shares, total = hot_spots(main_thread(collapsed))
+    assert total == 10
+    own = {name: mine for name, _, mine in shares}
+    assert own["flush (keyed_state.py)"] == 0.8
+    assert own["select (selectors.py)"] == 0.2
+    assert main_thread("run (t.py:1) 3") == "run (t.py:1) 3", "no thread names: every stack"
