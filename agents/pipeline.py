@@ -23,6 +23,7 @@ from agents.partition_clock import PartitionTime, judge, reassigned, watermark
 from agents.roster import RosterView, roster_entry
 from agents.settings import Settings
 from agents.snapshot_latency import SnapshotLatency
+from agents.store_options import rocksdb_options
 from agents.table_writes import write
 from schemas.decode import encode
 from schemas.events import (
@@ -147,6 +148,7 @@ class Pipeline:
             key_type=bytes,  # bytes ⇒ Faust's "raw" codec: states are msgpack already
             value_type=bytes,
             partitions=self.settings.topic_partitions,
+            options=rocksdb_options(self.settings),
         )
 
     def _states(self, name: str, state_type: type, topic: faust.TopicT) -> KeyedState[Any]:

@@ -45,6 +45,9 @@ class Settings:
     # Decoded states each stage keeps in memory (least recently used dropped first);
     # every state is in the local store and its changelog whatever this is.
     state_cache_keys: int = 50_000
+    # Per RocksDB database (agents/store_options.py).
+    rocksdb_write_buffer_mb: int = 4
+    rocksdb_block_cache_mb: int = 4
     live_clock: bool = True
     idle_advance_seconds: float = 60.0
     idle_partition_seconds: float = 10.0
@@ -88,6 +91,9 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}BATCH_SECONDS: must be more than 0 (e.g. 0.005)")
         if self.state_cache_keys < 1:
             raise SettingsError(f"{ENV_PREFIX}STATE_CACHE_KEYS: must be at least 1")
+        for name in ("rocksdb_write_buffer_mb", "rocksdb_block_cache_mb"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()}: must be at least 1 (MiB)")
         if self.topic_partitions < 1:
             raise SettingsError(f"{ENV_PREFIX}TOPIC_PARTITIONS: must be at least 1")
         protocols = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}

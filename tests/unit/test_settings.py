@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from agents.settings import Settings, SettingsError
+from agents.store_options import rocksdb_options
 
 
 def test_the_environment_overrides_the_file_which_overrides_the_default(tmp_path: Path) -> None:
@@ -22,6 +23,15 @@ def test_the_environment_overrides_the_file_which_overrides_the_default(tmp_path
 def test_a_batch_that_could_never_be_taken_is_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"LATITUDE_{name}.*must be"):
         Settings.load({f"LATITUDE_{name}": value})
+
+
+@pytest.mark.parametrize("name", ["ROCKSDB_WRITE_BUFFER_MB", "ROCKSDB_BLOCK_CACHE_MB"])
+def test_a_rocksdb_memory_bound_below_one_mib_is_refused(name: str) -> None:
+    with pytest.raises(SettingsError, match=f"LATITUDE_{name}: must be at least 1"):
+        Settings.load({f"LATITUDE_{name}": "0"})
+    options = rocksdb_options(Settings.load({f"LATITUDE_{name}": "16"}))
+    key = "write_buffer_size" if "WRITE" in name else "block_cache_size"
+    assert options[key] == 16 << 20
 
 
 def test_a_file_field_that_is_not_a_number_names_the_file_and_field(tmp_path: Path) -> None:
