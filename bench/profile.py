@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -30,6 +31,14 @@ def start_sampling(pid: int, out: Path, seconds: float) -> subprocess.Popen[byte
          "--threads"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+
+
+def stop_sampling(sampler: subprocess.Popen[bytes]) -> None:
+    """Stop sampling now: py-spy writes what it has on SIGINT. A run shorter than
+    ``--profile-seconds`` would otherwise add the worker's idle time after it."""
+    if sampler.poll() is None:
+        sampler.send_signal(signal.SIGINT)
+    sampler.wait()
 
 
 def _name(frame: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from agents.topics import VIOLATIONS, ensure_topics
 from bench import latency, product
 from bench.corpus import START, Stream, open_deals, to_records
-from bench.profile import profile_rows, start_sampling
+from bench.profile import profile_rows, start_sampling, stop_sampling
 from bench.progress import GroupProgress, Span
 from bench.raw_ceiling import raw_ceiling
 from bench.report import Row, percentile, rate, ratio
@@ -185,7 +185,7 @@ def product_phases(bootstrap: str, settings: Any, options: Options, total: int,
         spans["product"] = product.watch_worker(progress, settings, worker, options.timeout)
         results.say(f"product worker: {rate(total, spans['product'].seconds)}")
         if sampler is not None:
-            sampler.wait()
+            stop_sampling(sampler)
             if raw_profile.exists():
                 results.profile = profile_rows(raw_profile.read_text())
         if options.only is not None:
