@@ -15,6 +15,7 @@ from agents.kpi_metrics import KpiCollector
 from agents.metrics import IngestCollector, IngestCounters
 from agents.pipeline import Pipeline
 from agents.producer_metadata import track_topics_on_send
+from agents.recovery_order import seek_before_resuming
 from agents.settings import Settings
 from agents.snapshot_latency import SnapshotLatency
 from agents.web import register_views
@@ -62,6 +63,7 @@ class Latitude:
         )
         keep_queued_records_on_resume(self.app.flow_control)
         track_topics_on_send()
+        seek_before_resuming()
         setup_prometheus_sensors(self.app, registry=self.registry, name_prefix="latitude_faust")
         self.registry.register(IngestCollector(self.counters))
         self._prefix_len = len(settings.topic_prefix)
