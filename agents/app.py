@@ -18,6 +18,7 @@ from agents.producer_metadata import track_topics_on_send
 from agents.recovery_order import seek_before_resuming
 from agents.settings import Settings
 from agents.snapshot_latency import SnapshotLatency
+from agents.stale_acks import count_current_generation_acks_only
 from agents.web import register_views
 from schemas.decode import InvalidEvent, decode
 from schemas.errors import Reason
@@ -64,6 +65,7 @@ class Latitude:
         keep_queued_records_on_resume(self.app.flow_control)
         track_topics_on_send()
         seek_before_resuming()
+        count_current_generation_acks_only()
         setup_prometheus_sensors(self.app, registry=self.registry, name_prefix="latitude_faust")
         self.registry.register(IngestCollector(self.counters))
         self._prefix_len = len(settings.topic_prefix)

@@ -8,7 +8,8 @@ it: when that happens after the seek has reset the read offsets, the records the
 went back for are dropped as already read, and the gap they leave is committed over.
 A hand-over test run lost a block of approvals that way from a partition the surviving
 worker kept (crm.approvals:6, offsets 125-136). Holding the partitions paused until the
-seek is done leaves the fetch loop nothing from before it.
+seek is done leaves the fetch loop nothing from before it; what was acknowledged on
+them before the seek is dropped then (agents/stale_acks.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from faust.tables.recovery import Recovery
+
+from agents.stale_acks import forget_acks
 
 _SEEKS_FIRST = "_latitude_seeks_first"
 
@@ -38,6 +41,7 @@ def seek_before_resuming() -> None:
 
         async def seek_then_resume() -> None:
             await seek()
+            forget_acks(consumer, held)
             resume(held)
             held.clear()
 
