@@ -18,6 +18,7 @@ from bench.suite import Options, Results, bootstrap_from_env, run
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_EVENTS = 20_000
 CONTENDERS = ("raw", "product", "naive", "quix")
+ONLY = (*CONTENDERS, "latency")  # latency: the product's throughput, then its latency
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,12 +40,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the work folder (broker data, worker logs, profile)")
     parser.add_argument("--note", default="", help="a line for the results file (machine load)")
     parser.add_argument("--only", default="",
-                        help=f"comma-separated contenders to run ({', '.join(CONTENDERS)}): "
-                        "the product's throughput only, nothing written to bench/results")
+                        help=f"comma-separated parts to run ({', '.join(ONLY)}): contenders' "
+                        "throughput only (latency: the product's, then its latency at half of "
+                        "it), nothing written to bench/results")
     args = parser.parse_args(argv)
     only = frozenset(name.strip() for name in args.only.split(",") if name.strip()) or None
-    if only is not None and not only <= set(CONTENDERS):
-        parser.error(f"--only: unknown contender(s) {', '.join(sorted(only - set(CONTENDERS)))}")
+    if only is not None and not only <= set(ONLY):
+        parser.error(f"--only: unknown part(s) {', '.join(sorted(only - set(ONLY)))}")
     events = QUICK_EVENTS if args.quick and args.events == 1_000_000 else args.events
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix="latitude-bench-")

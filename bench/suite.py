@@ -42,11 +42,14 @@ class Options:
     work_dir: Path
     bootstrap: str | None = None
     # Contenders to run (raw, product, naive, quix); None: all, and the product's
-    # latency, memory and recovery phases too (with a subset: its throughput only).
+    # latency, memory and recovery phases too (with a subset: its throughput only, and
+    # its latency when the subset names "latency").
     only: frozenset[str] | None = None
 
     def runs(self, contender: str) -> bool:
-        return self.only is None or contender in self.only
+        if self.only is None or contender in self.only:
+            return True
+        return contender == "product" and "latency" in self.only
 
 
 @dataclass
@@ -188,10 +191,12 @@ def product_phases(bootstrap: str, settings: Any, options: Options, total: int,
             stop_sampling(sampler)
             if raw_profile.exists():
                 results.profile = profile_rows(raw_profile.read_text())
-        if options.only is not None:
+        if options.only is not None and "latency" not in options.only:
             return
         max_rate = total / spans["product"].seconds
         results.rows.append(latency_row(bootstrap, settings, options, max_rate / 2, results))
+        if options.only is not None:
+            return
         results.rows += memory_rows(bootstrap, settings, options, progress, worker)
     finally:
         worker.stop()
