@@ -41,15 +41,15 @@ class Options:
     profile_seconds: float
     work_dir: Path
     bootstrap: str | None = None
-    # Contenders to run (raw, product, naive, quix); None: all, and the product's
-    # latency, memory and recovery phases too (with a subset: its throughput only, and
-    # its latency when the subset names "latency").
+    # Parts to run (raw, product, naive, quix, latency); None: all, and the product's
+    # memory and recovery phases too (with a subset: only the parts named).
     only: frozenset[str] | None = None
 
-    def runs(self, contender: str) -> bool:
-        if self.only is None or contender in self.only:
+    def runs(self, part: str) -> bool:
+        if self.only is None or part in self.only:
             return True
-        return contender == "product" and "latency" in self.only
+        # The latency phase paces its input at half the product's measured throughput.
+        return part == "product" and "latency" in self.only
 
 
 @dataclass
@@ -191,10 +191,9 @@ def product_phases(bootstrap: str, settings: Any, options: Options, total: int,
             stop_sampling(sampler)
             if raw_profile.exists():
                 results.profile = profile_rows(raw_profile.read_text())
-        if options.only is not None and "latency" not in options.only:
-            return
-        max_rate = total / spans["product"].seconds
-        results.rows.append(latency_row(bootstrap, settings, options, max_rate / 2, results))
+        if options.runs("latency"):
+            max_rate = total / spans["product"].seconds
+            results.rows.append(latency_row(bootstrap, settings, options, max_rate / 2, results))
         if options.only is not None:
             return
         results.rows += memory_rows(bootstrap, settings, options, progress, worker)
