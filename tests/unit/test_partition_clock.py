@@ -7,6 +7,7 @@ import random
 
 from agents.partition_clock import LATE_MEMORY, PartitionTime, judge, reassigned, watermark
 from streams.deals import NEVER
+from streams.stages import Clock
 
 L = 100  # lateness bound, µs
 
@@ -65,7 +66,7 @@ def _entry(at: int, hold: int | None = None, behind: bool = False,
 
 def test_the_slowest_partition_with_records_waiting_holds_the_watermark() -> None:
     entries = [_entry(5000, behind=True), _entry(2000, behind=True), _entry(9000)]
-    assert watermark(entries, True, L, quiet_since=10.0, wall_now=0) == (9000, 1900)
+    assert watermark(entries, True, L, quiet_since=10.0, wall_now=0) == Clock(9000, 1900)
 
 
 def test_a_caught_up_partition_holds_until_it_has_been_quiet_a_while() -> None:
@@ -76,15 +77,15 @@ def test_a_caught_up_partition_holds_until_it_has_been_quiet_a_while() -> None:
 
 def test_everything_idle_puts_the_watermark_at_stream_time_minus_the_bound() -> None:
     entries = [_entry(5000), _entry(2000)]
-    assert watermark(entries, True, L, quiet_since=10.0, wall_now=0) == (5000, 4900)
-    assert watermark(entries, True, L, quiet_since=10.0, wall_now=8000) == (8000, 7900)
+    assert watermark(entries, True, L, quiet_since=10.0, wall_now=0) == Clock(5000, 4900)
+    assert watermark(entries, True, L, quiet_since=10.0, wall_now=8000) == Clock(8000, 7900)
 
 
 def test_no_watermark_until_every_input_partition_is_known() -> None:
     entries = [_entry(5000, behind=True)]
-    assert watermark(entries, False, L, quiet_since=10.0, wall_now=0) == (5000, NEVER)
+    assert watermark(entries, False, L, quiet_since=10.0, wall_now=0) == Clock(5000, NEVER)
 
 
 def test_a_reassigned_partition_holds_the_watermark_at_never() -> None:
     entries = [_entry(5000, behind=True), reassigned(_entry(9000), 20.0)]
-    assert watermark(entries, True, L, quiet_since=10.0, wall_now=0) == (9000, NEVER)
+    assert watermark(entries, True, L, quiet_since=10.0, wall_now=0) == Clock(9000, NEVER)
