@@ -226,7 +226,7 @@ class Pipeline:
         at = to_micros(event.occurred_at)
         if not self.admit(record, at, behind):
             return False
-        now, mark = self.clock_now()
+        clock = self.clock_now()
         if isinstance(event, RepUpdated):
             await self.roster.upsert(event.rep_id, roster_entry(event, at), record)
         qualifying = None
@@ -236,7 +236,7 @@ class Pipeline:
         source = self._short_source(f"{record.message.topic}:{record.message.partition}")
         for seq, (topic, key) in enumerate(self._destinations(event, qualifying)):
             origin = routing.Origin(source, record.message.offset, seq)
-            message = routing.EventMsg(event, now, mark, origin, qualifying)
+            message = routing.EventMsg(event, clock.now, clock.watermark, origin, qualifying)
             await topic.send(key=key.encode(), value=routing.encoder.encode(message))
         return True
 
@@ -453,10 +453,8 @@ class Pipeline:
     async def _send_figures(
         self, team: str, rep_id: str, figures: RepFigures | None, clock: Clock
     ) -> None:
-        await self.by_team.send(
-            key=team.encode(),
-            value=routing.encoder.encode(routing.FiguresMsg(rep_id, figures, *clock)),
-        )
+        message = routing.FiguresMsg(rep_id, figures, clock.now, clock.watermark)
+        await self.by_team.send(key=team.encode(), value=routing.encoder.encode(message))
 
     async def team_agent(self, stream: faust.StreamT) -> None:
         """Team aggregates from the summed figures of the team's reps."""
@@ -533,7 +531,7 @@ class Pipeline:
                 clock = self.clock_now()
         if not clock.now:
             return
-        tick = routing.encoder.encode(routing.TickMsg(*clock))
+        tick = routing.encoder.encode(routing.TickMsg(clock.now, clock.watermark))
         for tp in self.app.assignor.assigned_actives():
             if tp.topic in self._stage_names:
                 await self._topics[tp.topic].send(value=tick, partition=tp.partition)
