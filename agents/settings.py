@@ -45,9 +45,10 @@ class Settings:
     # Decoded states each stage keeps in memory (least recently used dropped first);
     # every state is in the local store and its changelog whatever this is.
     state_cache_keys: int = 50_000
-    # Per RocksDB database (agents/store_options.py).
+    # RocksDB memory (agents/store_options.py): memtable size per database, and one
+    # block cache shared by every database of the worker.
     rocksdb_write_buffer_mb: int = 4
-    rocksdb_block_cache_mb: int = 4
+    rocksdb_block_cache_mb: int = 32
     live_clock: bool = True
     idle_advance_seconds: float = 60.0
     idle_partition_seconds: float = 10.0
