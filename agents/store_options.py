@@ -1,11 +1,10 @@
 """Memory bounds of the tables' RocksDB databases.
 
 There is one database per table and partition (6 tables x LATITUDE_TOPIC_PARTITIONS).
-Faust gives each its own block cache (2 GiB by default) and memtables, so a worker's
-memory grew with the number of databases and the data written to them: at 200,000
-open deals, with a 4 MiB cache and two 4 MiB memtables per database, it passed 800 MiB.
-Every database now shares one block cache of ``LATITUDE_ROCKSDB_BLOCK_CACHE_MB``, a
-bound for the whole worker, however many databases there are. Memtables stay per
+Faust gives each its own block cache (2 GiB by default), so the caches' bound grew with
+the number of databases (48 x 4 MiB at 8 partitions). Every database now shares one
+block cache of ``LATITUDE_ROCKSDB_BLOCK_CACHE_MB``, a bound for the whole worker,
+however many databases there are. Memtables stay per
 database (``LATITUDE_ROCKSDB_WRITE_BUFFER_MB``, two each): RocksDB's WriteBufferManager
 flushes only the database being written to, and only once its memtable holds half the
 bound, so with dozens of small databases it bounded nothing (measured: 16 databases
