@@ -94,7 +94,7 @@ class KeyedState(Generic[S]):
         table: Any,
         state_type: type[S],
         partition_of: Callable[[str], int],
-        cache_keys: int = 50_000,
+        cache_keys: int = 10_000,
     ) -> None:
         self.table = table
         self._cache_keys = cache_keys

@@ -44,7 +44,7 @@ class Settings:
     batch_seconds: float = 0.005
     # Decoded states each stage keeps in memory (least recently used dropped first);
     # every state is in the local store and its changelog whatever this is.
-    state_cache_keys: int = 50_000
+    state_cache_keys: int = 10_000
     # RocksDB memory (agents/store_options.py): memtable size per database, and one
     # block cache shared by every database of the worker.
     rocksdb_write_buffer_mb: int = 4
