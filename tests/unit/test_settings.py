@@ -31,9 +31,12 @@ def test_a_rocksdb_memory_bound_below_one_mib_is_refused(name: str) -> None:
         Settings.load({f"LATITUDE_{name}": "0"})
 
 
-def test_the_memtable_size_reaches_faust() -> None:
-    options = rocksdb_options(Settings.load({"LATITUDE_ROCKSDB_WRITE_BUFFER_MB": "16"}))
+def test_the_memory_bounds_reach_faust() -> None:
+    options = rocksdb_options(Settings.load(
+        {"LATITUDE_ROCKSDB_WRITE_BUFFER_MB": "16", "LATITUDE_ROCKSDB_BLOCK_CACHE_MB": "8"}))
     assert options["write_buffer_size"] == 16 << 20
+    # Without it Faust's driver default is a 2 GiB cache for each database.
+    assert options["block_cache_size"] == 8 << 20
 
 
 def test_a_file_field_that_is_not_a_number_names_the_file_and_field(tmp_path: Path) -> None:
