@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 
 import faust
 
+from agents.time_slice import TimeSlice
+
 log = logging.getLogger(__name__)
 EXIT_BATCH_CUT_SHORT = 70  # EX_SOFTWARE
 
@@ -29,11 +31,14 @@ async def consume(
 ) -> None:
     """Pass every event of ``stream`` to ``handle``, in batches of at most ``batch_max``
     (waiting at most ``batch_seconds`` for one to fill), calling ``flush`` after each
-    batch, before it is acknowledged."""
+    batch, before it is acknowledged. A long batch lets the other agents run between
+    its events (agents/time_slice.py)."""
     async for batch in stream.take_events(batch_max, batch_seconds):
+        turn = TimeSlice()
         try:
             for event in batch:
                 await handle(event)
+                await turn.check()
             await flush()
         except BaseException as error:
             log.critical(

@@ -24,6 +24,7 @@ import msgspec
 from faust.types import EventT
 
 from agents.table_writes import write
+from agents.time_slice import TimeSlice
 
 S = TypeVar("S")
 Outgoing = tuple[str, bytes, bytes]  # topic, key, value: a message exactly as sent
@@ -142,7 +143,9 @@ class KeyedState(Generic[S]):
         """Write every entry changed since the last flush once, before the batch that
         changed them is acknowledged (and so before its offsets can be committed)."""
         unwritten, self._unwritten = self._unwritten, {}
+        turn = TimeSlice()
         for key, (entry, event) in unwritten.items():
+            await turn.check()
             value = self._encoder.encode(entry)
             # Snapshot ticks put every key of a partition, most of them unchanged: a
             # rep's entry runs to tens of KB, and rewriting it to the store and the

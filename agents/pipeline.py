@@ -273,11 +273,13 @@ class Pipeline:
         stream: faust.StreamT,
         handle: Callable[[faust.EventT], Awaitable[None]],
         flush: Callable[[], Awaitable[None]],
+        batch_seconds: float | None = None,
     ) -> None:
-        """Process ``stream`` in batches: each key a batch changes is written once, by
-        ``flush``, before the batch is acknowledged (docs/topology.md)."""
-        await consume(stream, self.settings.batch_max, self.settings.batch_seconds,
-                      handle, flush)
+        """Process ``stream`` in batches, waiting at most ``batch_seconds`` (default
+        ``LATITUDE_BATCH_SECONDS``) for one to fill: each key a batch changes is written
+        once, by ``flush``, before the batch is acknowledged (docs/topology.md)."""
+        await consume(stream, self.settings.batch_max,
+                      batch_seconds or self.settings.batch_seconds, handle, flush)
 
     async def _run_keyed(
         self, stream: faust.StreamT, states: KeyedState[Any], stage: Any, due: DueIndex
@@ -411,7 +413,8 @@ class Pipeline:
 
     async def rep_agent(self, stream: faust.StreamT) -> None:
         """Rep aggregates: rep-keyed events and the deltas of the other stages."""
-        await self.consume(stream, self._rep_event, self.reps.flush)
+        await self.consume(stream, self._rep_event, self.reps.flush,
+                           self.settings.aggregate_batch_seconds)
 
     async def _rep_event(self, event: faust.EventT) -> None:
         message, _, clock = self._receive(event)
@@ -458,7 +461,8 @@ class Pipeline:
 
     async def team_agent(self, stream: faust.StreamT) -> None:
         """Team aggregates from the summed figures of the team's reps."""
-        await self.consume(stream, self._team_event, self.teams.flush)
+        await self.consume(stream, self._team_event, self.teams.flush,
+                           self.settings.aggregate_batch_seconds)
 
     async def _team_event(self, event: faust.EventT) -> None:
         message, partition, clock = self._receive(event)

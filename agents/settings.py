@@ -42,6 +42,11 @@ class Settings:
     # batch_seconds for one to fill: each key a batch changes is written once.
     batch_max: int = 1000
     batch_seconds: float = 0.005
+    # The rep and team stages wait longer: a rep's state runs to KB and was rewritten
+    # for nearly every message when batches held a few records (most of the changelog
+    # bytes and of the worker's time when traffic is light); their results are
+    # published per snapshot interval, so a fuller batch delays nothing but those.
+    aggregate_batch_seconds: float = 0.5
     # Decoded states each stage keeps in memory (least recently used dropped first);
     # every state is in the local store and its changelog whatever this is.
     state_cache_keys: int = 10_000
@@ -90,6 +95,10 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}BATCH_MAX: must be at least 1 record")
         if self.batch_seconds <= 0:
             raise SettingsError(f"{ENV_PREFIX}BATCH_SECONDS: must be more than 0 (e.g. 0.005)")
+        if self.aggregate_batch_seconds <= 0:
+            raise SettingsError(
+                f"{ENV_PREFIX}AGGREGATE_BATCH_SECONDS: must be more than 0 (e.g. 0.5)"
+            )
         if self.state_cache_keys < 1:
             raise SettingsError(f"{ENV_PREFIX}STATE_CACHE_KEYS: must be at least 1")
         for name in ("rocksdb_write_buffer_mb", "rocksdb_block_cache_mb"):

@@ -19,7 +19,9 @@ def test_the_environment_overrides_the_file_which_overrides_the_default(tmp_path
     assert Settings.load({}).batch_max == 1000
 
 
-@pytest.mark.parametrize("name, value", [("BATCH_MAX", "0"), ("BATCH_SECONDS", "0")])
+@pytest.mark.parametrize(
+    "name, value", [("BATCH_MAX", "0"), ("BATCH_SECONDS", "0"), ("AGGREGATE_BATCH_SECONDS", "0")]
+)
 def test_a_batch_that_could_never_be_taken_is_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"LATITUDE_{name}.*must be"):
         Settings.load({f"LATITUDE_{name}": value})
