@@ -7,6 +7,12 @@ under the partition of the last message that changed it (agents/table_writes.py)
 cache holds decoded structs so hot keys are not decoded again; revoked partitions are
 dropped from it, and it holds at most ``cache_keys`` entries after each flush.
 
+Nothing else in memory grows with the number of keys unless asked for: a stage with a
+million open deals keeps their states in RocksDB only. Scans after an assignment read a
+partition's store directly (``stored``), and only stages that snapshot every key
+(reps, teams: ``track_changes``) index their keys (``keys_in``), track changed keys
+(``take_dirty``) and list their states (``items``).
+
 Next to the stage's state, each key keeps what makes processing exactly-once over an
 at-least-once log (docs/topology.md, "Delivery"): the offset of the last record of its
 partition it processed, the last origin applied per source, and the messages recent
@@ -96,16 +102,18 @@ class KeyedState(Generic[S]):
         state_type: type[S],
         partition_of: Callable[[str], int],
         cache_keys: int = 10_000,
+        track_changes: bool = False,
     ) -> None:
         self.table = table
         self._cache_keys = cache_keys
+        self._track_changes = track_changes
         self._decoder = msgspec.msgpack.Decoder(Entry[state_type])  # type: ignore[valid-type]
         self._encoder = msgspec.msgpack.Encoder()
         self._partition_of = partition_of
         # Least recently used first: the local store keeps every key, memory the hot ones.
         self._cache: OrderedDict[str, Entry[S]] = OrderedDict()
-        self._keys: dict[int, set[str]] = {}
-        self._indexed: set[int] = set()
+        self._keys: dict[int, set[str]] = {}  # partitions indexed by keys_in only
+        self._partitions: set[int] = set()  # holding keys read or put (track_changes)
         self._unwritten: dict[str, tuple[Entry[S], EventT]] = {}
         self.dirty: dict[int, set[str]] = {}
 
@@ -119,9 +127,8 @@ class KeyedState(Generic[S]):
             if raw is None:
                 return None
             entry = self._cache[key] = self._decoder.decode(raw)
-            # Known under its partition, so a revoke drops it from the cache: a key only
-            # read here may be changed by the partition's next owner meanwhile.
-            self._keys.setdefault(self._partition_of(key), set()).add(key)
+            if self._track_changes:
+                self._partitions.add(self._partition_of(key))
         return entry
 
     def get(self, key: str) -> S | None:
@@ -136,8 +143,12 @@ class KeyedState(Generic[S]):
         self._cache.move_to_end(key)
         self._unwritten[key] = entry, event
         partition = event.message.partition
-        self._keys.setdefault(partition, set()).add(key)
-        self.dirty.setdefault(partition, set()).add(key)
+        indexed = self._keys.get(partition)
+        if indexed is not None:
+            indexed.add(key)
+        if self._track_changes:
+            self.dirty.setdefault(partition, set()).add(key)
+            self._partitions.add(partition)
 
     async def flush(self) -> None:
         """Write every entry changed since the last flush once, before the batch that
@@ -157,16 +168,36 @@ class KeyedState(Generic[S]):
             self._cache.popitem(last=False)
 
     def keys_in(self, partition: int) -> set[str]:
-        """Every key of ``partition`` this worker holds, indexing the table on first use."""
-        if partition not in self._indexed:
-            found = self._keys.setdefault(partition, set())
-            for stored in self.table:
-                # The RocksDB store hands keys back as bytes, the memory store as str.
-                key = stored.decode() if isinstance(stored, bytes) else stored
-                if self._partition_of(key) == partition:
-                    found.add(key)
-            self._indexed.add(partition)
-        return self._keys[partition]
+        """Every key of ``partition`` this worker holds, indexed on first use and kept
+        in memory from then on (for stages with few keys)."""
+        found = self._keys.get(partition)
+        if found is None:
+            found = self._keys[partition] = {key for key, _ in self._stored_raw(partition)}
+            found.update(key for key in self._unwritten if self._partition_of(key) == partition)
+        return found
+
+    def stored(self, partition: int) -> Iterator[tuple[str, Entry[S]]]:
+        """Every key of ``partition`` in the store with its entry (the cached one when
+        cached, which may be newer), decoded without caching; keys put and not yet
+        flushed are not included."""
+        for key, raw in self._stored_raw(partition):
+            entry = self._cache.get(key)
+            yield key, self._decoder.decode(raw) if entry is None else entry
+
+    def _stored_raw(self, partition: int) -> Iterator[tuple[str, bytes]]:
+        store = self.table.data
+        if hasattr(store, "_db_for_partition"):
+            # Faust's RocksDB store keeps one database per partition, holding the keys
+            # written under that partition: read that one, not all of them. Private
+            # API (faust/stores/rocksdb.py), checked by the integration tests.
+            items = store._visible_items(store._db_for_partition(partition))
+        else:
+            items = store.items()
+        for stored, raw in items:
+            # The RocksDB store hands keys back as bytes, the memory store as str.
+            key = stored.decode() if isinstance(stored, bytes) else stored
+            if self._partition_of(key) == partition:
+                yield key, raw
 
     def sent_since_commit(
         self, partition: int, key_order: Callable[[str], Any] = str
@@ -175,20 +206,19 @@ class KeyedState(Generic[S]):
         offsets were not committed when the key was last stored), to be sent again as
         the replay reaches each record."""
         by_offset: dict[int, dict[str, list[Outgoing]]] = {}
-        for key in self.keys_in(partition):
-            entry = self.entry(key)
-            if entry is not None:
-                for offset, sent in entry.sent.items():
-                    by_offset.setdefault(offset, {})[key] = sent
+        for key, entry in self.stored(partition):
+            for offset, sent in entry.sent.items():
+                by_offset.setdefault(offset, {})[key] = sent
         return Resends(by_offset, key_order)
 
     def take_dirty(self, partition: int) -> set[str]:
-        """Keys of ``partition`` changed since the last call."""
+        """Keys of ``partition`` changed since the last call (``track_changes`` only)."""
         return self.dirty.pop(partition, set())
 
     def items(self) -> Iterator[tuple[str, S]]:
-        """All states this worker holds (for metrics and queries)."""
-        for partition in list(self._keys):
+        """All states of the partitions this worker read or changed keys of since its
+        last assignment (``track_changes`` only: for metrics)."""
+        for partition in sorted(self._partitions):
             for key in list(self.keys_in(partition)):
                 state = self.get(key)
                 if state is not None:
@@ -200,7 +230,7 @@ class KeyedState(Generic[S]):
         cached keys of partitions that then moved, and changed elsewhere meanwhile."""
         self._cache.clear()
         self._keys.clear()
-        self._indexed.clear()
+        self._partitions.clear()
         self.dirty.clear()
 
     def revoke(self, partitions: set[int]) -> None:
@@ -210,10 +240,12 @@ class KeyedState(Generic[S]):
         partition's next owner starts); dropping them lost processed records whose
         offsets were then committed (a rebalance revokes every partition, most come
         back)."""
+        # A key only read here may be changed by the partition's next owner meanwhile.
+        for key in [key for key in self._cache if self._partition_of(key) in partitions]:
+            del self._cache[key]
         for partition in partitions:
-            for key in self._keys.pop(partition, set()):
-                self._cache.pop(key, None)
-            self._indexed.discard(partition)
+            self._keys.pop(partition, None)
+            self._partitions.discard(partition)
             self.dirty.pop(partition, None)
 
 
@@ -253,9 +285,8 @@ class DueIndex:
         heap = self._heaps.get(partition)
         if heap is None:
             heap = self._heaps[partition] = []
-            for key in self._states.keys_in(partition):
-                state = self._states.get(key)
-                due = None if state is None else self._next_due(state)
+            for key, entry in self._states.stored(partition):
+                due = self._next_due(entry.state)
                 if due is not None:
                     heap.append((due, key))
             heapq.heapify(heap)

@@ -104,8 +104,9 @@ class Pipeline:
         self.team_stage = TeamStage(policy)
         self.accounts = self._states("accounts", AccountState, self.by_account)
         self.decisions = self._states("decisions", DecisionState, self.by_deal)
-        self.reps = self._states("reps", RepState, self.by_rep)
-        self.teams = self._states("teams", TeamState, self.by_team)
+        # Reps and teams are snapshotted key by key each interval: few keys, indexed.
+        self.reps = self._states("reps", RepState, self.by_rep, track_changes=True)
+        self.teams = self._states("teams", TeamState, self.by_team, track_changes=True)
         self.account_due = DueIndex(self.accounts, self.account_stage.next_due)
         self.decision_due = DueIndex(self.decisions, self.decision_stage.next_due)
         self._sent: dict[str, bytes] = {}  # last snapshot sent per key: emit on change only
@@ -151,7 +152,8 @@ class Pipeline:
             options=rocksdb_options(self.settings),
         )
 
-    def _states(self, name: str, state_type: type, topic: faust.TopicT) -> KeyedState[Any]:
+    def _states(self, name: str, state_type: type, topic: faust.TopicT, *,
+                track_changes: bool = False) -> KeyedState[Any]:
         topic_name = topic.get_topic_name()
 
         def partition_of(key: str) -> int:
@@ -163,7 +165,7 @@ class Pipeline:
             return int(_partitioner(key.encode(), partitions, partitions))
 
         return KeyedState(self._table(name), state_type, partition_of,
-                          self.settings.state_cache_keys)
+                          self.settings.state_cache_keys, track_changes)
 
     # ------------------------------------------------------------------ stream time
 

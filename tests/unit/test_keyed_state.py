@@ -191,3 +191,50 @@ def test_a_key_put_again_unchanged_is_not_written_again() -> None:
     entry.state.n = 2
     _put(states, "k", entry, 0)  # changed in place: written
     assert [msgspec.msgpack.decode(v)[0]["n"] for _, _, v in table.changelog_topic.sent] == [1, 2]
+
+
+def test_scans_after_an_assignment_leave_the_cache_as_it_was() -> None:
+    table = Table()
+    states = _states(table)
+    for n in range(10):
+        _put(states, f"k{n}", Entry(Counter(n), sent={n: [("t", b"k", b"v")]}), 0)
+    fresh = KeyedState(table, Counter, lambda key: 0, cache_keys=2)
+    fresh.get("k3")
+    fresh.sent_since_commit(0)
+    DueIndex(fresh, lambda state: state.n).pop_due(0, 100)
+    assert list(fresh._cache) == ["k3"]
+
+
+def test_a_stage_that_does_not_snapshot_keeps_no_key_in_memory_beyond_its_cache() -> None:
+    table = Table()
+    states = KeyedState(table, Counter, lambda key: 0, cache_keys=2)
+    for n in range(50):
+        _put(states, f"k{n}", Entry(Counter(n)), 0)
+    assert states.dirty == {} and states._keys == {} and len(states._cache) == 2
+    assert len(table) == 50
+
+
+def test_a_stage_that_snapshots_tracks_changed_keys_and_lists_its_states() -> None:
+    table = Table()
+    states = KeyedState(table, Counter, lambda key: 0, cache_keys=2, track_changes=True)
+    for n in range(3):
+        _put(states, f"k{n}", Entry(Counter(n)), 0)
+    assert states.take_dirty(0) == {"k0", "k1", "k2"} and states.take_dirty(0) == set()
+    assert dict(states.items()) == {"k0": Counter(0), "k1": Counter(1), "k2": Counter(2)}
+
+
+def test_the_key_index_includes_keys_put_and_not_yet_written() -> None:
+    table = Table()
+    states = _states(table)
+    _put(states, "a", Entry(Counter(1)), 0)
+    states.put("b", Entry(Counter(2)), Record(0))  # type: ignore[arg-type]
+    on_0 = {key for key in ("a", "b") if zlib.crc32(key.encode()) % 2 == 0}
+    assert states.keys_in(0) == on_0
+
+
+def test_a_scan_of_the_store_sees_the_cached_entry_which_may_be_newer() -> None:
+    table = Table()
+    states = KeyedState(table, Counter, lambda key: 0)
+    _put(states, "k", Entry(Counter(1)), 0)
+    states.entry("k").state.n = 7  # changed in this batch, not flushed yet
+    assert [(key, entry.state) for key, entry in states.stored(0)] == [("k", Counter(7))]
