@@ -61,6 +61,8 @@ class Latitude:
             # Changelog records of rep state run to tens of KB: with the 16 KB default
             # each would travel in a request of its own.
             producer_max_batch_size=PRODUCER_BATCH_BYTES,
+            producer_compression_type=(None if settings.producer_compression == "none"
+                                       else settings.producer_compression),
             autodiscover=False,
         )
         keep_queued_records_on_resume(self.app.flow_control)

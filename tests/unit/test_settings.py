@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.app import Latitude
 from agents.settings import Settings, SettingsError
 from agents.store_options import rocksdb_options
 
@@ -46,3 +47,17 @@ def test_a_file_field_that_is_not_a_number_names_the_file_and_field(tmp_path: Pa
     config.write_text("batch_max: many\n", encoding="utf-8")
     with pytest.raises(SettingsError, match=r"latitude\.yaml: batch_max: 'many' is not"):
         Settings.load({"LATITUDE_CONFIG": str(config)})
+
+
+def test_an_unknown_compression_is_refused_with_the_codecs_kafka_has() -> None:
+    with pytest.raises(SettingsError, match="LATITUDE_PRODUCER_COMPRESSION: 'lzma' is not one "
+                                            "of none, gzip, snappy, lz4, zstd"):
+        Settings.load({"LATITUDE_PRODUCER_COMPRESSION": "lzma"})
+
+
+@pytest.mark.parametrize("setting, faust_value", [("lz4", "lz4"), ("none", None)])
+def test_the_compression_reaches_the_producer(setting: str, faust_value: str | None) -> None:
+    # The memory store: the RocksDB one would patch Faust for the rest of the session.
+    settings = Settings.load({"LATITUDE_PRODUCER_COMPRESSION": setting, "LATITUDE_STORE": "memory"})
+    app = Latitude(settings).app
+    assert app.conf.producer_compression_type == faust_value
