@@ -200,15 +200,20 @@ class KeyedState(Generic[S]):
                 yield key, raw
 
     def sent_since_commit(
-        self, partition: int, key_order: Callable[[str], Any] = str
+        self, partition: int, committed: int = 0, key_order: Callable[[str], Any] = str
     ) -> Resends:
-        """What records of ``partition`` sent and may not have been delivered (their
-        offsets were not committed when the key was last stored), to be sent again as
-        the replay reaches each record."""
+        """What records of ``partition`` at or after the ``committed`` offset sent and
+        may not have been delivered, to be sent again as the replay reaches each record.
+
+        A key keeps what its last records sent until it is next stored after their
+        commit, so most keys still hold messages of committed records: Faust flushes
+        the producer before it commits, so those were delivered. Sending them again
+        made a restart over 200,000 open deals resend every deal's last messages."""
         by_offset: dict[int, dict[str, list[Outgoing]]] = {}
         for key, entry in self.stored(partition):
             for offset, sent in entry.sent.items():
-                by_offset.setdefault(offset, {})[key] = sent
+                if offset >= committed:
+                    by_offset.setdefault(offset, {})[key] = sent
         return Resends(by_offset, key_order)
 
     def take_dirty(self, partition: int) -> set[str]:

@@ -296,7 +296,7 @@ class Pipeline:
     ) -> None:
         message, partition, clock = self._receive(event)
         record = event.message
-        sent_before = await self._resend_up_to(states, record.topic, partition, record.offset)
+        sent_before = await self._resend_up_to(states, record.tp, partition, record.offset)
         if isinstance(message, routing.TickMsg):
             due_keys = set(due.pop_due(partition, clock.now)) | sent_before.keys()
             # In origin order: a tick's messages from several keys share its offset.
@@ -392,7 +392,7 @@ class Pipeline:
             await self._topics[topic].send(key=key, value=value)
 
     async def _resend_up_to(
-        self, states: KeyedState[Any], topic: str, partition: int, offset: int
+        self, states: KeyedState[Any], tp: Any, partition: int, offset: int
     ) -> dict[str, list[Outgoing]]:
         """Send again what the partition's records before ``offset`` sent after the
         last commit, and return what the record at ``offset`` sent, per key: a crash
@@ -400,10 +400,10 @@ class Pipeline:
         survived. Found on the partition's first record since it was assigned, each
         sent where the replay reaches its record (``Resends``); receivers drop what
         they had."""
-        resends = self._resends.get((topic, partition))
+        resends = self._resends.get((tp.topic, partition))
         if resends is None:
-            resends = self._resends[topic, partition] = states.sent_since_commit(
-                partition, routing.first_seq)
+            resends = self._resends[tp.topic, partition] = states.sent_since_commit(
+                partition, self._committed(tp), routing.first_seq)
         await self._send_all(resends.before(offset))
         return resends.at(offset)
 

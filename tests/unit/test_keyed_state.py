@@ -238,3 +238,13 @@ def test_a_scan_of_the_store_sees_the_cached_entry_which_may_be_newer() -> None:
     _put(states, "k", Entry(Counter(1)), 0)
     states.entry("k").state.n = 7  # changed in this batch, not flushed yet
     assert [(key, entry.state) for key, entry in states.stored(0)] == [("k", Counter(7))]
+
+
+def test_what_committed_records_sent_is_not_sent_again() -> None:
+    # Faust flushes the producer before committing: those messages were delivered.
+    table = Table()
+    states = KeyedState(table, Counter, lambda key: 0)
+    _put(states, "a", Entry(Counter(), sent={3: [("t", b"a", b"3")], 7: [("t", b"a", b"7")]}), 0)
+    _put(states, "b", Entry(Counter(), sent={4: [("t", b"b", b"4")]}), 0)
+    resends = KeyedState(table, Counter, lambda key: 0).sent_since_commit(0, committed=5)
+    assert resends.before(7) == [] and resends.at(7) == {"a": [("t", b"a", b"7")]}
