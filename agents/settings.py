@@ -55,7 +55,7 @@ class Settings:
     # block cache shared by every database of the worker.
     rocksdb_write_buffer_mb: int = 4
     rocksdb_block_cache_mb: int = 32
-    # Every changelog record is a whole state, and batches of them compress 3-5x:
+    # Every changelog record is a whole state, and batches of them compress about 3x:
     # fewer bytes for the worker to write, the broker to store and recovery to read.
     producer_compression: str = "lz4"
     live_clock: bool = True
