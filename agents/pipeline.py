@@ -58,6 +58,9 @@ _clock_encoder = msgspec.msgpack.Encoder()
 _partitioner = DefaultPartitioner()
 _clock_decoder = msgspec.msgpack.Decoder(PartitionTime)
 CLOCK_REFRESH_SECONDS = 0.5  # how stale other workers' partition times may be (W only lags)
+# Changelog records Faust holds per table while rebuilding state before it applies them
+# (its default 1,000): a rep's record runs to 100 KB, so 1,000 of them were ~110 MB.
+RECOVERY_BUFFER_RECORDS = 100
 DECISION_EVENTS = (DiscountGranted, ApprovalRequested, ApprovalDecided)
 
 
@@ -150,6 +153,7 @@ class Pipeline:
             value_type=bytes,
             partitions=self.settings.topic_partitions,
             options=rocksdb_options(self.settings),
+            recovery_buffer_size=RECOVERY_BUFFER_RECORDS,
         )
 
     def _states(self, name: str, state_type: type, topic: faust.TopicT, *,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agents.app import Latitude
+from agents.pipeline import RECOVERY_BUFFER_RECORDS
 from agents.settings import Settings
 from agents.topics import TABLES, changelog_topic, topic_specs
 
@@ -15,3 +16,10 @@ def test_the_changelog_of_every_table_is_created_up_front_and_compacted() -> Non
     for name, table in app.tables.items():
         assert table.changelog_topic.get_topic_name() == changelog_topic(settings, name)
         assert specs[changelog_topic(settings, name)].configs()["cleanup.policy"] == "compact"
+
+
+def test_every_table_rebuilds_in_small_buffers_of_records() -> None:
+    # Rep states run to 100 KB: Faust's 1,000-record buffer held ~110 MB of them.
+    app = Latitude(Settings.load({"LATITUDE_APP_ID": "lat-test"})).app
+    assert {table.recovery_buffer_size for table in app.tables.values()} == {
+        RECOVERY_BUFFER_RECORDS}
