@@ -300,7 +300,7 @@ class Pipeline:
     ) -> None:
         message, partition, clock = self._receive(event)
         record = event.message
-        sent_before = await self._resend_up_to(states, record.tp, partition, record.offset)
+        sent_before = await self._resend_up_to(states, record)
         if isinstance(message, routing.TickMsg):
             due_keys = set(due.pop_due(partition, clock.now)) | sent_before.keys()
             # In origin order: a tick's messages from several keys share its offset.
@@ -396,20 +396,21 @@ class Pipeline:
             await self._topics[topic].send(key=key, value=value)
 
     async def _resend_up_to(
-        self, states: KeyedState[Any], tp: Any, partition: int, offset: int
+        self, states: KeyedState[Any], record: faust.types.Message
     ) -> dict[str, list[Outgoing]]:
-        """Send again what the partition's records before ``offset`` sent after the
-        last commit, and return what the record at ``offset`` sent, per key: a crash
+        """Send again what the partition's records before ``record`` sent after the
+        last commit, and return what ``record`` sent, per key: a crash
         may have lost those messages while the state that remembers sending them
         survived. Found on the partition's first record since it was assigned, each
         sent where the replay reaches its record (``Resends``); receivers drop what
         they had."""
-        resends = self._resends.get((tp.topic, partition))
+        tp = record.tp
+        resends = self._resends.get((tp.topic, tp.partition))
         if resends is None:
-            resends = self._resends[tp.topic, partition] = states.sent_since_commit(
-                partition, self._committed(tp), routing.first_seq)
-        await self._send_all(resends.before(offset))
-        return resends.at(offset)
+            resends = self._resends[tp.topic, tp.partition] = states.sent_since_commit(
+                tp.partition, self._committed(tp), routing.first_seq)
+        await self._send_all(resends.before(record.offset))
+        return resends.at(record.offset)
 
     def _committed(self, tp: Any) -> int:
         """The committed offset of ``tp`` (0 when none yet). Faust keeps it on its
