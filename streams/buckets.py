@@ -18,6 +18,11 @@ from streams.clock import date_of_day, day_of_date
 
 Counters = dict[int, int]  # day * width + counter index -> count (ints only: no GC cost)
 Terms = list[tuple[int, float]]  # (day, term), in arrival order
+# An exact running sum that also takes removals: non-overlapping floats whose exact sum
+# is the sum of the floats added (Shewchuk's partials, as math.fsum keeps them), so
+# ``math.fsum`` of one or several of them is the correctly rounded total, the same
+# float whatever the order of additions and removals.
+Partials = list[float]
 
 
 def bump(counters: Counters, day: int, index: int, width: int) -> None:
@@ -53,6 +58,24 @@ def prune_terms(terms: Terms, first_kept: int) -> None:
     """Drop every term of a day before ``first_kept``."""
     if terms and min(day for day, _ in terms) < first_kept:
         terms[:] = [(day, term) for day, term in terms if day >= first_kept]
+
+
+def add_exact(partials: Partials, x: float) -> None:
+    """Add ``x`` (or remove it, with ``-x``) to an exact running sum."""
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        high = x + y
+        low = y - (high - x)  # exact: the rounding error of x + y
+        if low:
+            partials[i] = low
+            i += 1
+        x = high
+    if x:
+        partials[i:] = [x]
+    else:
+        del partials[i:]
 
 
 def rolling(today: int, days: int) -> tuple[int, int]:

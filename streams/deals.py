@@ -4,8 +4,10 @@ the *deltas* it sends to the rep-keyed aggregates (docs/semantics.md, "Deal stat
 Kafka Streams style: a deal contributes items to rep aggregates (its open pipeline entry,
 its closes, its close-date pushes). When an update changes what the deal contributes,
 the stage emits ``remove old item`` to the old owner and ``add new item`` to the new
-one. Items are keyed (open entries by deal id, closes and pushes by the update's event
-id), so applying a delta twice changes nothing. All structs are msgspec structs: a delta
+one (or one ``add`` that names the item it replaces, for the same owner). Closes and
+pushes are keyed by the update's event id, so applying one twice changes nothing; a rep
+keeps its open deals as sums, so each open delta must be applied once, as the runtime's
+receivers ensure (docs/topology.md, "Delivery"). All structs are msgspec structs: a delta
 can travel over a topic repartitioned by rep, a DealState can live in a table
 partitioned by deal.
 
@@ -91,11 +93,14 @@ Item = OpenDeal | Close | Push
 
 
 class DealDelta(msgspec.Struct, frozen=True, array_like=True, gc=False, tag="delta"):
-    """Add (sign +1) or remove (sign -1) one keyed item of a rep's aggregate."""
+    """Add (sign +1) or remove (sign -1) one item of a rep's aggregate; an added open
+    item may replace the rep's previous one of the deal (``replaces``), which the rep
+    subtracts, as it keeps open deals as sums."""
 
     rep_id: str
     sign: int
     item: Item
+    replaces: OpenDeal | None = None
 
 
 class DealState(msgspec.Struct, kw_only=True, gc=False):
@@ -241,8 +246,8 @@ def _refresh_facts(state: DealState, index: int, deltas: list[DealDelta],
 
 def refresh(state: DealState, now: int | None, rule: StallRule) -> list[DealDelta]:
     """Recompute the stall clock and the open-pipeline item at stream time ``now``; the
-    deltas when the item changed. A changed item of the same owner is one ``add`` (it
-    replaces the keyed item); a new owner gets ``add`` after the old one's ``remove``."""
+    deltas when the item changed. A changed item of the same owner is one ``add`` that
+    ``replaces`` the old item; a new owner gets ``add`` after the old one's ``remove``."""
     current = state.history[-1]
     old = state.open
     if current.stage in CLOSED:
@@ -261,7 +266,7 @@ def refresh(state: DealState, now: int | None, rule: StallRule) -> list[DealDelt
         if old.item == item:
             return []
         state.open = DealDelta(current.rep_id, 1, item)
-        return [state.open]
+        return [DealDelta(current.rep_id, 1, item, old.item)]
     state.open = DealDelta(current.rep_id, 1, item)
     return [state.open] if old is None else [DealDelta(old.rep_id, -1, old.item), state.open]
 

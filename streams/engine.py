@@ -327,7 +327,10 @@ class Engine:
         return sorted(ids)
 
     def _open_deals(self) -> list[d.OpenDeal]:
-        return [deal for rep in self.rep_state.values() for deal in rep.open_deals.values()]
+        """The open items the deal stage applied to the reps."""
+        return [state.deal.open.item for state in self.decision_state.values()
+                if state.deal is not None and state.deal.open is not None
+                and isinstance(state.deal.open.item, d.OpenDeal)]
 
     def stale_deals(self) -> set[str]:
         """Open deals whose expected close date lies before date(T)."""

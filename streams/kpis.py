@@ -1,7 +1,9 @@
 """Rep aggregates and the KPIs computed from them at read time (docs/semantics.md, "KPIs").
 
-A rep's aggregate holds day buckets for the windowed counts and terms, the items the
-deal stage sent it (open deals, closes, pushes), its account activity and its quotas.
+A rep's aggregate holds day buckets for the windowed counts and terms, its open pipeline
+as sums (by close day, by account, stalled by stage and amount: a rep can hold
+thousands of open deals, so it keeps no list of them), the closes and pushes the deal
+stage sent it, its account activity and its quotas.
 KPIs are computed on read: ``raw_figures`` gives each KPI's numerator and denominator,
 ``judge_figures`` turns them into KpiValues with bands and status. Team figures sum the
 members' raw numerators and denominators (never their ratios).
@@ -10,7 +12,6 @@ members' raw numerators and denominators (never their ratios).
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple, TypeVar
 
@@ -26,7 +27,7 @@ from schemas.events import (
 from schemas.outputs import KpiValue, Status
 from streams import buckets as b
 from streams.deals import Close, DealDelta, OpenDeal, Push
-from streams.policy_model import Band, Direction, Policy
+from streams.policy_model import Band, Direction
 
 # Counters of one day in RepState.counts.
 DECISIONS, AUTONOMOUS, ESCALATIONS, LEADS, COACHED, APPLIED, CRITICAL, VIOLATIONS = range(8)
@@ -43,6 +44,7 @@ TEAM_KPIS = (*REP_KPIS, "stalled_high_value_clusters")
 CYCLE_PRIOR = "_cycle_prior"  # raw figure: (Σ cycle days, wins) a year earlier
 RETAIN_DAYS = 365 + 90  # closes are read back to the year-ago 90-day window
 T = TypeVar("T")
+K = TypeVar("K", str, float)
 
 
 class Quota(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -59,20 +61,62 @@ class RepState(msgspec.Struct, kw_only=True, gc=False):
     alignment: b.Terms = msgspec.field(default_factory=list)
     activity: dict[str, int] = msgspec.field(default_factory=dict)  # account -> last day
     quotas: dict[str, Quota] = msgspec.field(default_factory=dict)
-    open_deals: dict[str, OpenDeal] = msgspec.field(default_factory=dict)
+    # The open deals, summed: the deal stage sends the removal of each open item it
+    # added, with the item, so what an item added is subtracted exactly.
+    pipeline: dict[int, b.Partials] = msgspec.field(default_factory=dict)  # by close day
+    open_accounts: dict[str, int] = msgspec.field(default_factory=dict)  # -> open deals
+    # Stalled open deals by stage and amount (the high-value bar is read from the policy).
+    stalled: dict[str, dict[float, int]] = msgspec.field(default_factory=dict)
+    stalled_value: b.Partials = msgspec.field(default_factory=list)
     closes: dict[str, Close] = msgspec.field(default_factory=dict)
     pushes: dict[str, Push] = msgspec.field(default_factory=dict)
+    # Up to 0.1.0 a rep kept its open deals one by one: a state stored then is summed
+    # into the fields above as it is decoded, so an upgrade keeps the pipeline.
+    open_deals: dict[str, OpenDeal] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.open_deals:
+            for deal in self.open_deals.values():
+                _open(self, deal, 1)
+            self.open_deals = {}
 
 
 def apply_delta(rep: RepState, delta: DealDelta) -> None:
-    """Add or remove one item the deal stage sent (idempotent: items are keyed)."""
-    item = delta.item
+    """Add or remove one item the deal stage sent. Closes and pushes are keyed, so
+    applying one twice changes nothing; an open item must be applied once (the
+    runtime's receivers drop what they applied before)."""
+    item, sign = delta.item, delta.sign
     if isinstance(item, OpenDeal):
-        _put(rep.open_deals, item.deal_id, item, delta.sign)
+        if delta.replaces is not None:
+            _open(rep, delta.replaces, -1)
+        _open(rep, item, sign)
     elif isinstance(item, Close):
-        _put(rep.closes, item.event_id, item, delta.sign)
+        _put(rep.closes, item.event_id, item, sign)
     else:
-        _put(rep.pushes, item.event_id, item, delta.sign)
+        _put(rep.pushes, item.event_id, item, sign)
+
+
+def _open(rep: RepState, deal: OpenDeal, sign: int) -> None:
+    _count(rep.open_accounts, deal.account_id, sign)
+    if deal.close_day is not None:
+        day = rep.pipeline.setdefault(deal.close_day, [])
+        b.add_exact(day, sign * deal.amount)
+        if not day:
+            del rep.pipeline[deal.close_day]
+    if deal.stalled:
+        amounts = rep.stalled.setdefault(deal.stage, {})
+        _count(amounts, deal.amount, sign)
+        if not amounts:
+            del rep.stalled[deal.stage]
+        b.add_exact(rep.stalled_value, sign * deal.amount)
+
+
+def _count(counts: dict[K, int], key: K, sign: int) -> None:
+    left = counts.get(key, 0) + sign
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
 
 
 def _put(table: dict[str, T], key: str, item: T, sign: int) -> None:
@@ -141,6 +185,8 @@ def prune_rep(rep: RepState, today: int) -> None:
     if today % 56 < 14:  # accounts are many and read with a day filter: prune less often
         for account in [a for a, day in rep.activity.items() if day < today - 89]:
             del rep.activity[account]
+    for day in [d for d in rep.pipeline if d < today]:
+        del rep.pipeline[day]
     for key in [k for k, p in rep.pushes.items() if p.day < month]:
         del rep.pushes[key]
     for key in [k for k, c in rep.closes.items() if c.day < today - RETAIN_DAYS]:
@@ -187,7 +233,7 @@ def raw_figures(rep: RepState, ctx: ReadContext) -> Raw:
 
 def _hygiene(rep: RepState, ctx: ReadContext) -> tuple[float, float]:
     first = ctx.today - 89
-    active = {d.account_id for d in rep.open_deals.values()}
+    active = set(rep.open_accounts)
     active.update(a for a, day in rep.activity.items() if day >= first)
     week, last_note_day = ctx.today - 6, ctx.last_note_day
     return sum(1 for a in active if last_note_day.get(a, week - 1) >= week), len(active)
@@ -195,16 +241,24 @@ def _hygiene(rep: RepState, ctx: ReadContext) -> tuple[float, float]:
 
 def _pipeline(rep: RepState, ctx: ReadContext) -> Raw:
     today, horizon = ctx.today, ctx.today + 89
-    amounts = [d.amount for d in rep.open_deals.values()
-               if d.close_day is not None and today <= d.close_day <= horizon]
+    amounts = [x for day, partials in rep.pipeline.items() if today <= day <= horizon
+               for x in partials]
     quotas = {period: q.amount for period, q in rep.quotas.items()}
-    stalled = [d.amount for d in rep.open_deals.values() if d.stalled]
+    stalled = sum(n for amounts_of in rep.stalled.values() for n in amounts_of.values())
     return {
         "pipeline_coverage": (math.fsum(amounts), math.fsum(b.daily_shares(quotas, today,
                                                                            horizon))),
-        "stalled_deals": (len(stalled), None),
-        "stalled_value": (math.fsum(stalled), None),
+        "stalled_deals": (stalled, None),
+        "stalled_value": (math.fsum(rep.stalled_value), None),
     }
+
+
+def stalled_high_value(rep: RepState, high_value_amount: float) -> dict[str, int]:
+    """Stalled open deals of at least ``high_value_amount``, per stage (the team's
+    clusters)."""
+    per_stage = {stage: sum(n for amount, n in amounts.items() if amount >= high_value_amount)
+                 for stage, amounts in rep.stalled.items()}
+    return {stage: n for stage, n in per_stage.items() if n}
 
 
 def _revenue(rep: RepState, today: int) -> Raw:
@@ -243,13 +297,6 @@ def team_figures(members: Iterable[Raw]) -> Raw:
         out[name] = (math.fsum(nums), None if dens[0] is None else math.fsum(dens))  # type: ignore[arg-type]
     out["qualified_leads"] = (out["qualified_leads"][0], len(parts))
     return out
-
-
-def stalled_clusters(deals: Iterable[OpenDeal], policy: Policy) -> int:
-    """Stages holding at least ``high_value_cluster`` stalled high-value deals."""
-    per_stage = Counter(d.stage for d in deals
-                        if d.stalled and d.amount >= policy.high_value_amount)
-    return sum(1 for n in per_stage.values() if n >= policy.high_value_cluster)
 
 
 def judge_figures(raw: Raw, band_of: Callable[[str], Band]) -> dict[str, KpiValue]:

@@ -719,9 +719,11 @@ class RepStage(_Roster):
             _RECEIVERS[kind](state, message)
 
     def receive(self, state: RepState | None, message: Any, clock: Clock) -> RepState:
-        """Apply a keyed message of another stage (DealDelta, Touch, NoteDay, Fired:
-        applying one twice changes nothing, so it needs no de-duplication); the new
-        state. ``apply`` does the same for them, wrapped in a StepResult."""
+        """Apply a message of another stage (DealDelta, Touch, NoteDay, Fired), without
+        de-duplication; the new state. Touch, NoteDay, Fired, closes and pushes change
+        nothing when applied twice; an open-deal delta must be applied once (the
+        runtime's receivers skip what they applied before). ``apply`` does the same for
+        them, wrapped in a StepResult."""
         if state is None:
             state = RepState()
         _RECEIVERS[type(message)](state, message)
@@ -771,12 +773,9 @@ class RepStage(_Roster):
         as for ``kpis``)."""
         days = state.note_days if last_note_day is None else last_note_day
         raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, days))
-        high: dict[str, int] = {}
-        for deal in state.open_deals.values():
-            if deal.stalled and deal.amount >= self.policy.high_value_amount:
-                high[deal.stage] = high.get(deal.stage, 0) + 1
         return RepFigures({n: (float(a), None if b is None else float(b))
-                           for n, (a, b) in raw.items()}, high)
+                           for n, (a, b) in raw.items()},
+                          k.stalled_high_value(state, self.policy.high_value_amount))
 
     def kpis(self, state: RepState, team: str, clock: Clock,
              last_note_day: Mapping[str, int] | None = None) -> dict[str, KpiValue]:

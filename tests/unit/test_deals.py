@@ -52,11 +52,13 @@ def test_owner_change_removes_from_the_old_rep_and_adds_to_the_new() -> None:
         ("alice", -1, 700.0), ("bob", 1, 700.0)]
 
 
-def test_amount_change_of_the_same_owner_is_one_keyed_add() -> None:
+def test_amount_change_of_the_same_owner_is_one_add_naming_what_it_replaces() -> None:
     state = d.DealState(deal_id="d1")
     apply(state, version(-3, amount=700.0))
     deltas = apply(state, version(-2, amount=900.0))
     assert [(x.rep_id, x.sign, x.item.amount) for x in deltas] == [("r1", 1, 900.0)]
+    assert deltas[0].replaces is not None and deltas[0].replaces.amount == 700.0
+    assert state.open is not None and state.open.replaces is None  # no chain is kept
     assert apply(state, version(-1, amount=900.0)) == []  # nothing changed
 
 

@@ -3,9 +3,14 @@ the worked band-edge examples."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 
+import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas.events import DealKind, Stage
 from schemas.outputs import KpiValue, Status
@@ -105,6 +110,43 @@ def test_stalled_high_value_cluster(stalled_high_value: int, clusters: int,
     assert team["stalled_high_value_clusters"].value == clusters
     assert team["stalled_high_value_clusters"].status == status
     assert team["stalled_deals"].value == stalled_high_value + 2
+
+
+def test_the_high_value_bar_is_read_from_the_policy_at_read_time() -> None:
+    f = EventFactory()
+    events = [f.deal(f.t(-20), f"d{i}", stage=Stage.PROPOSAL, amount=amount,
+                     ecd=dt.date(2026, 9, 1))
+              for i, amount in enumerate((50_000.0, 100_000.0, 100_000.0, 250_000.0))]
+    engine = run([*events, f.lead(f.t(0), "r1")])  # T moves on: the deals are stalled
+    state = engine.rep_state["r1"]
+    figures = engine.rep_stage.figures
+    assert figures(state, engine._clock()).stalled_high_value == {"proposal": 3}
+    engine.rep_stage.policy = dataclasses.replace(POLICY, high_value_amount=200_000.0)
+    assert figures(state, engine._clock()).stalled_high_value == {"proposal": 1}
+    engine.rep_stage.policy = dataclasses.replace(POLICY, high_value_amount=300_000.0)
+    assert figures(state, engine._clock()).stalled_high_value == {}
+
+
+def test_a_rep_keeps_open_deals_as_sums_not_one_entry_per_deal() -> None:
+    f = EventFactory()
+    events = [f.deal(f.t(-1, seconds=-i), f"d{i}", account=f"a{i % 3}", amount=0.1 * i,
+                     ecd=dt.date(2026, 4, 1 + i % 2)) for i in range(2000)]
+    engine = run(events)
+    state = engine.rep_state["r1"]
+    assert sorted(state.open_accounts.items()) == [("a0", 667), ("a1", 667), ("a2", 666)]
+    assert len(state.pipeline) == 2 and all(len(p) <= 3 for p in state.pipeline.values())
+    assert len(msgspec.msgpack.encode(state)) < 1_000
+    value = kpi(engine, "pipeline_coverage")
+    assert value.numerator == math.fsum(0.1 * i for i in range(2000))
+    assert kpi(engine, "crm_hygiene").denominator == 3
+    # Every deal moves to the other rep: what each left behind is subtracted exactly.
+    engine = run([*events, *(f.deal(f.t(0, seconds=-i), f"d{i}", rep="r2", account=f"a{i % 3}",
+                                    amount=0.1 * i, ecd=dt.date(2026, 4, 1 + i % 2))
+                             for i in range(2000))])
+    left = engine.rep_state["r1"]
+    assert (left.open_accounts, left.pipeline, left.stalled, left.stalled_value) == (
+        {}, {}, {}, [])
+    assert kpi(engine, "pipeline_coverage", "r2").numerator == value.numerator
 
 
 # ---------------------------------------------------------------------------- judging
@@ -245,3 +287,39 @@ def test_quota_span_and_quarters() -> None:
     shares = list(b.daily_shares({"2026-Q1": 90.0}, *b.quarter_span(2026, 1)))
     assert shares == [1.0] * 90
     assert b.business_days_between(0, 7) == 5
+
+
+def test_a_rep_state_stored_with_open_deals_one_by_one_is_summed_when_decoded() -> None:
+    f = EventFactory()
+    events = [f.deal(f.t(-1, seconds=-i), f"d{i}", account=f"a{i % 2}", amount=1000.0 + i,
+                     ecd=dt.date(2026, 4, 1)) for i in range(5)]
+    engine = run(events)
+    summed = engine.rep_state["r1"]
+    old_format = msgspec.msgpack.encode({  # what 0.1.0 stored: no sums, the deals
+        "counts": summed.counts, "activity": summed.activity,
+        "open_deals": {s.deal_id: s.deal.open.item  # type: ignore[union-attr]
+                       for s in engine.decision_state.values()}})
+    decoded = msgspec.msgpack.decode(old_format, type=type(summed))
+    assert (decoded.open_accounts, decoded.pipeline, decoded.open_deals) == (
+        summed.open_accounts, summed.pipeline, {})
+
+
+AMOUNTS = st.lists(st.floats(min_value=0, max_value=1e12, allow_subnormal=True), max_size=40)
+
+
+@given(amounts=AMOUNTS, data=st.data())
+def test_an_exact_sum_gives_fsum_of_what_is_left_whatever_the_order(amounts, data) -> None:
+    removed = data.draw(st.lists(st.sampled_from(range(len(amounts))), unique=True)
+                        if amounts else st.just([]))
+    steps = [(x, 1) for x in amounts] + [(amounts[i], -1) for i in removed]
+    order = data.draw(st.permutations(range(len(steps))))
+    # A removal never comes before its addition (the deal stage sends them in order).
+    order = sorted(order, key=lambda i: steps[i][1])
+    partials: b.Partials = []
+    for i in order:
+        x, sign = steps[i]
+        b.add_exact(partials, sign * x)
+    left = [x for i, x in enumerate(amounts) if i not in set(removed)]
+    assert math.fsum(partials) == math.fsum(left)
+    if not left or not any(left):
+        assert partials == []
