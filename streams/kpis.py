@@ -1,9 +1,9 @@
 """Rep aggregates and the KPIs computed from them at read time (docs/semantics.md, "KPIs").
 
 A rep's aggregate holds day buckets for the windowed counts and terms, its open pipeline
-as sums (by close day, by account, stalled by stage and amount: a rep can hold
-thousands of open deals, so it keeps no list of them), the closes and pushes the deal
-stage sent it, its account activity and its quotas.
+as sums (by close day, stalled by stage and amount: a rep can hold thousands of open
+deals, so it keeps no list of them), the closes and pushes the deal stage sent it, what
+it knows of each account it works on (one small entry per account) and its quotas.
 KPIs are computed on read: ``raw_figures`` gives each KPI's numerator and denominator,
 ``judge_figures`` turns them into KpiValues with bands and status. Team figures sum the
 members' raw numerators and denominators (never their ratios).
@@ -53,32 +53,53 @@ class Quota(msgspec.Struct, frozen=True, array_like=True, gc=False):
     amount: float
 
 
+class AccountMark(msgspec.Struct, array_like=True, gc=False):
+    """What a rep knows of one account, for hygiene: the last day it had an event on
+    it, its open deals there, and the account's last day with a qualifying note (sent
+    by the account stage). Days are days since the epoch; 0 is never. One entry per
+    account instead of one table per fact: a rep can work on thousands of accounts, and
+    the account ids were most of its stored state."""
+
+    active_day: int = 0
+    open_deals: int = 0
+    note_day: int = 0
+
+
 class RepState(msgspec.Struct, kw_only=True, gc=False):
     """One rep's aggregate (partitioned by rep in the runtime)."""
 
     counts: b.Counters = msgspec.field(default_factory=dict)
     utilisation: b.Terms = msgspec.field(default_factory=list)
     alignment: b.Terms = msgspec.field(default_factory=list)
-    activity: dict[str, int] = msgspec.field(default_factory=dict)  # account -> last day
+    accounts: dict[str, AccountMark] = msgspec.field(default_factory=dict)
     quotas: dict[str, Quota] = msgspec.field(default_factory=dict)
     # The open deals, summed: the deal stage sends the removal of each open item it
     # added, with the item, so what an item added is subtracted exactly.
     pipeline: dict[int, b.Partials] = msgspec.field(default_factory=dict)  # by close day
-    open_accounts: dict[str, int] = msgspec.field(default_factory=dict)  # -> open deals
     # Stalled open deals by stage and amount (the high-value bar is read from the policy).
     stalled: dict[str, dict[float, int]] = msgspec.field(default_factory=dict)
     stalled_value: b.Partials = msgspec.field(default_factory=list)
     closes: dict[str, Close] = msgspec.field(default_factory=dict)
     pushes: dict[str, Push] = msgspec.field(default_factory=dict)
-    # Up to 0.1.0 a rep kept its open deals one by one: a state stored then is summed
-    # into the fields above as it is decoded, so an upgrade keeps the pipeline.
+    # Earlier formats, folded into the fields above as a stored state is decoded, so an
+    # upgrade keeps them: open deals one by one (0.1.0), and a table per account fact.
     open_deals: dict[str, OpenDeal] = msgspec.field(default_factory=dict)
+    activity: dict[str, int] = msgspec.field(default_factory=dict)  # account -> last day
+    open_accounts: dict[str, int] = msgspec.field(default_factory=dict)  # -> open deals
 
     def __post_init__(self) -> None:
         if self.open_deals:
             for deal in self.open_deals.values():
                 _open(self, deal, 1)
             self.open_deals = {}
+        if self.activity:
+            for account_id, day in self.activity.items():
+                touch(self, account_id, day)
+            self.activity = {}
+        if self.open_accounts:
+            for account_id, count in self.open_accounts.items():
+                mark(self, account_id).open_deals += count
+            self.open_accounts = {}
 
 
 def apply_delta(rep: RepState, delta: DealDelta) -> None:
@@ -97,7 +118,7 @@ def apply_delta(rep: RepState, delta: DealDelta) -> None:
 
 
 def _open(rep: RepState, deal: OpenDeal, sign: int) -> None:
-    _count(rep.open_accounts, deal.account_id, sign)
+    mark(rep, deal.account_id).open_deals += sign
     if deal.close_day is not None:
         day = rep.pipeline.setdefault(deal.close_day, [])
         b.add_exact(day, sign * deal.amount)
@@ -126,10 +147,26 @@ def _put(table: dict[str, T], key: str, item: T, sign: int) -> None:
         table.pop(key, None)
 
 
+def mark(rep: RepState, account_id: str) -> AccountMark:
+    """The rep's entry for ``account_id``, made empty when it has none."""
+    found = rep.accounts.get(account_id)
+    if found is None:
+        found = rep.accounts[account_id] = AccountMark()
+    return found
+
+
 def touch(rep: RepState, account_id: str, day: int) -> None:
     """The rep had an event on ``account_id`` on ``day`` (keeps the account active)."""
-    if rep.activity.get(account_id, day - 1) < day:
-        rep.activity[account_id] = day
+    found = mark(rep, account_id)
+    if found.active_day < day:
+        found.active_day = day
+
+
+def note(rep: RepState, account_id: str, day: int) -> None:
+    """``account_id`` had a qualifying note (by anyone) on ``day``."""
+    found = mark(rep, account_id)
+    if found.note_day < day:
+        found.note_day = day
 
 
 def set_quota(rep: RepState, period: str, quota: Quota) -> None:
@@ -183,8 +220,10 @@ def prune_rep(rep: RepState, today: int) -> None:
     b.prune_terms(rep.utilisation, month)
     b.prune_terms(rep.alignment, min(month, quarter_start))
     if today % 56 < 14:  # accounts are many and read with a day filter: prune less often
-        for account in [a for a, day in rep.activity.items() if day < today - 89]:
-            del rep.activity[account]
+        first, week = today - 89, today - 6
+        for account in [a for a, m in rep.accounts.items()
+                        if m.active_day < first and not m.open_deals and m.note_day < week]:
+            del rep.accounts[account]
     for day in [d for d in rep.pipeline if d < today]:
         del rep.pipeline[day]
     for key in [k for k, p in rep.pushes.items() if p.day < month]:
@@ -195,10 +234,11 @@ def prune_rep(rep: RepState, today: int) -> None:
 
 class ReadContext(NamedTuple):
     """What a read needs besides the aggregate: the day of T, and each account's last
-    day with a qualifying note (by anyone)."""
+    day with a qualifying note (by anyone) when the caller holds them (None: the days
+    in the rep's account entries)."""
 
     today: int
-    last_note_day: Mapping[str, int]
+    last_note_day: Mapping[str, int] | None = None
 
 
 Raw = dict[str, tuple[float, float | None]]
@@ -232,11 +272,14 @@ def raw_figures(rep: RepState, ctx: ReadContext) -> Raw:
 
 
 def _hygiene(rep: RepState, ctx: ReadContext) -> tuple[float, float]:
-    first = ctx.today - 89
-    active = set(rep.open_accounts)
-    active.update(a for a, day in rep.activity.items() if day >= first)
-    week, last_note_day = ctx.today - 6, ctx.last_note_day
-    return sum(1 for a in active if last_note_day.get(a, week - 1) >= week), len(active)
+    first, week, note_days = ctx.today - 89, ctx.today - 6, ctx.last_note_day
+    active = noted = 0
+    for account_id, found in rep.accounts.items():
+        if found.open_deals or found.active_day >= first:
+            active += 1
+            day = found.note_day if note_days is None else note_days.get(account_id, 0)
+            noted += day >= week
+    return noted, active
 
 
 def _pipeline(rep: RepState, ctx: ReadContext) -> Raw:

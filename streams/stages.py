@@ -611,7 +611,6 @@ class RepState(k.RepState, kw_only=True, gc=False):
     """One rep: the KPI aggregates plus hygiene notes, violations, alerts, de-dup."""
 
     seen: dict[str, int] = msgspec.field(default_factory=dict)  # event id -> µs
-    note_days: dict[str, int] = msgspec.field(default_factory=dict)  # account -> day
     violation_days: dict[str, int] = msgspec.field(default_factory=dict)  # id -> day
     recent: list[Violation] = msgspec.field(default_factory=list)  # newest first
     alerts: dict[str, _Firing] = msgspec.field(default_factory=dict)  # kpi -> firing
@@ -619,6 +618,15 @@ class RepState(k.RepState, kw_only=True, gc=False):
     # Never pruned, so Prometheus can export them as counters (docs/metrics.md).
     violation_totals: dict[str, int] = msgspec.field(default_factory=dict)  # rule -> count
     last_activity: int = NEVER  # µs: latest event time of the rep's own activity
+    # Stored by earlier versions: folded into the account entries as decoded.
+    note_days: dict[str, int] = msgspec.field(default_factory=dict)  # account -> day
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.note_days:
+            for account_id, day in self.note_days.items():
+                k.note(self, account_id, day)
+            self.note_days = {}
 
 
 _RECORDERS: dict[type, Callable[[k.RepState, Any, int], None]] = {
@@ -650,8 +658,7 @@ def _fired(state: RepState, message: Fired) -> None:
 
 
 def _note_day(state: RepState, message: NoteDay) -> None:
-    if state.note_days.get(message.account_id, NEVER) < message.day:
-        state.note_days[message.account_id] = message.day
+    k.note(state, message.account_id, message.day)
 
 
 def _touch(state: RepState, message: Touch) -> None:
@@ -758,9 +765,6 @@ class RepStage(_Roster):
         for old in [i for i, t in state.seen.items() if t < first]:
             del state.seen[old]
         k.prune_rep(state, today)
-        week = today - 6
-        for account in [a for a, day in state.note_days.items() if day < week]:
-            del state.note_days[account]
         first = today - (RECENT_DAYS - 1)
         for vid in [v for v, day in state.violation_days.items() if day < first]:
             del state.violation_days[vid]
@@ -771,8 +775,7 @@ class RepStage(_Roster):
                 last_note_day: Mapping[str, int] | None = None) -> RepFigures:
         """The rep's numerators and denominators at ``clock.now`` (``last_note_day``:
         as for ``kpis``)."""
-        days = state.note_days if last_note_day is None else last_note_day
-        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, days))
+        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, last_note_day))
         return RepFigures({n: (float(a), None if b is None else float(b))
                            for n, (a, b) in raw.items()},
                           k.stalled_high_value(state, self.policy.high_value_amount))
@@ -783,11 +786,11 @@ class RepStage(_Roster):
 
         ``last_note_day``: every account's last day with a qualifying note, from a
         caller that holds the account states (AccountState.last_day) and so sent no
-        ``NoteDay``; by default the days the account stage sent. The two agree on every
-        account the rep is active on: it is subscribed to each (same events, same
-        89-day cut), and a subscriber is sent every new last day."""
-        days = state.note_days if last_note_day is None else last_note_day
-        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, days))
+        ``NoteDay``; by default the days the account stage sent (in the rep's account
+        entries). The two agree on every account the rep is active on: it is
+        subscribed to each (same events, same 89-day cut), and a subscriber is sent
+        every new last day."""
+        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, last_note_day))
         return k.judge_figures(raw, lambda name: self.policy.band(name, team))
 
     def snapshot(self, state: RepState, rep_id: str, team: str, clock: Clock
