@@ -19,6 +19,7 @@ from agents.recovery_order import seek_before_resuming
 from agents.settings import Settings
 from agents.snapshot_latency import SnapshotLatency
 from agents.stale_acks import count_current_generation_acks_only
+from agents.store_memory import StoreMemory
 from agents.store_options import share_block_cache
 from agents.web import register_views
 from schemas.decode import InvalidEvent, decode
@@ -70,7 +71,8 @@ class Latitude:
         seek_before_resuming()
         count_current_generation_acks_only()
         if settings.store == "rocksdb":
-            share_block_cache(settings)
+            block_cache = share_block_cache(settings)
+            self.registry.register(StoreMemory(lambda: self.app.tables.items(), block_cache))
         setup_prometheus_sensors(self.app, registry=self.registry, name_prefix="latitude_faust")
         self.registry.register(IngestCollector(self.counters))
         self._prefix_len = len(settings.topic_prefix)

@@ -112,6 +112,11 @@ def test_end_to_end_equals_pure_engine(
             value = sample(page, "latitude_autonomy_level_ratio", rep=rep)
             assert value == pytest.approx(autonomy.value), rep
     assert sample(page, "latitude_autonomy_level_target_ratio", team="team-a") == 0.8
+    # Native memory, from RocksDB's own properties: the deal stage's writes sit in
+    # memtables (a scenario this small never fills one).
+    assert sample(page, "latitude_rocksdb_databases", table="decisions") > 0
+    assert sample(page, "latitude_rocksdb_memtable_bytes", table="decisions") > 0
+    assert "\nlatitude_rocksdb_block_cache_bytes " in page
 
 
 def test_replaying_the_same_file_twice_gives_identical_snapshots(
