@@ -21,7 +21,6 @@ records sent — in the same changelog record as the state, so they survive toge
 
 from __future__ import annotations
 
-import heapq
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
@@ -253,46 +252,3 @@ class KeyedState(Generic[S]):
             self._partitions.discard(partition)
             self.dirty.pop(partition, None)
 
-
-class DueIndex:
-    """When each key of a partition next needs a time-driven look (point-in-time and
-    deferred guardrail rules), rebuilt from the stored states after a rebalance."""
-
-    def __init__(self, states: KeyedState[Any], next_due: Callable[[Any], int | None]) -> None:
-        self._states = states
-        self._next_due = next_due
-        self._heaps: dict[int, list[tuple[int, str]]] = {}
-
-    def schedule(self, partition: int, key: str, state: Any) -> None:
-        """Remember when ``key`` is next due (nothing when it needs no look)."""
-        due = self._next_due(state)
-        if due is not None:
-            heapq.heappush(self._heap(partition), (due, key))
-
-    def pop_due(self, partition: int, now: int) -> list[str]:
-        """Keys of ``partition`` due at or before ``now`` (each once)."""
-        heap = self._heap(partition)
-        keys: set[str] = set()
-        while heap and heap[0][0] <= now:
-            keys.add(heapq.heappop(heap)[1])
-        return sorted(keys)
-
-    def revoke(self, partitions: set[int]) -> None:
-        """Forget partitions this worker no longer owns."""
-        for partition in partitions:
-            self._heaps.pop(partition, None)
-
-    def forget(self) -> None:
-        """Forget every partition (rebuilt from the stored states when next used)."""
-        self._heaps.clear()
-
-    def _heap(self, partition: int) -> list[tuple[int, str]]:
-        heap = self._heaps.get(partition)
-        if heap is None:
-            heap = self._heaps[partition] = []
-            for key, entry in self._states.stored(partition):
-                due = self._next_due(entry.state)
-                if due is not None:
-                    heap.append((due, key))
-            heapq.heapify(heap)
-        return heap

@@ -17,7 +17,8 @@ from faust.types import TP
 
 from agents import routing, topics
 from agents.batches import consume
-from agents.keyed_state import DueIndex, Entry, KeyedState, Outgoing, Resends
+from agents.due_index import DueIndex
+from agents.keyed_state import Entry, KeyedState, Outgoing, Resends
 from agents.metrics import IngestCounters
 from agents.partition_clock import PartitionTime, judge, reassigned, watermark
 from agents.roster import RosterView, roster_entry

@@ -11,7 +11,8 @@ from typing import Any
 
 import msgspec
 
-from agents.keyed_state import DueIndex, Entry, KeyedState
+from agents.due_index import DueIndex
+from agents.keyed_state import Entry, KeyedState
 
 
 class Counter(msgspec.Struct):
