@@ -7,8 +7,9 @@ under the partition of the last message that changed it (agents/table_writes.py)
 cache holds decoded structs so hot keys are not decoded again; revoked partitions are
 dropped from it, and it holds at most ``cache_keys`` entries after each flush.
 
-Nothing else in memory grows with the number of keys unless asked for: a stage with a
-million open deals keeps their states in RocksDB only. Scans after an assignment read a
+Nothing else here grows with the number of keys unless asked for: a stage with a
+million open deals keeps their states in RocksDB only (their due times, packed, in
+agents/due_index.py). Scans after an assignment read a
 partition's store directly (``stored``), and only stages that snapshot every key
 (reps, teams: ``track_changes``) index their keys (``keys_in``), track changed keys
 (``take_dirty``) and list their states (``items``).
