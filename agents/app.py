@@ -96,7 +96,7 @@ class Latitude:
     async def ingest(self, stream: faust.StreamT) -> None:
         """Decode every input record once; dead-letter what is invalid or late; route
         the rest to the stage that owns its key."""
-        await self.pipeline.consume(stream, self._ingest_one, self.pipeline.flush_clock)
+        await self.pipeline.consume(stream, self._ingest_one, self.pipeline.flush_ingest)
 
     async def _ingest_one(self, event: faust.EventT) -> None:
         message = event.message

@@ -15,7 +15,7 @@ partition's store directly (``stored``), and only stages that snapshot every key
 (``take_dirty``) and list their states (``items``).
 
 Next to the stage's state, each key keeps what makes processing exactly-once over an
-at-least-once log (docs/topology.md, "Delivery"): the offset of the last record of its
+at-least-once log (docs/topology.md, "Delivery"): the position of the last message of its
 partition it processed, the last origin applied per source, and the messages recent
 records sent — in the same changelog record as the state, so they survive together.
 """
@@ -29,28 +29,41 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from faust.types import EventT
 
+from agents.routing import INDEX_BITS, position
 from agents.table_writes import write
 from agents.time_slice import TimeSlice
 
 S = TypeVar("S")
 Outgoing = tuple[str, bytes, bytes]  # topic, key, value: a message exactly as sent
+POSITIONS = 1  # Entry.version from which ``last`` and ``sent`` count positions
+WHOLE_RECORD = (1 << INDEX_BITS) - 1  # an index past any record's last message
 
 
 class Entry(msgspec.Struct, Generic[S], array_like=True, gc=False):
-    """A key's state and its delivery memory. ``last``: offset (in the key's partition)
-    of the last record that changed it; ``applied``: per message source, the origin
-    (offset, seq) last applied; ``sent``: per record offset, what processing it sent,
-    kept until that offset is committed."""
+    """A key's state and its delivery memory. ``last``: position (in the key's
+    partition, ``routing.position``) of the last message that changed it; ``applied``:
+    per message source, the origin (offset, seq) last applied; ``sent``: per position,
+    what processing that message sent, kept until its record's offset is committed."""
 
     state: S
     last: int = -1
     applied: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
     sent: dict[int, list[Outgoing]] = msgspec.field(default_factory=dict)
+    version: int = 0
 
-    def processed(self, offset: int) -> bool:
-        """True when the record at ``offset`` of this key's partition was processed
-        for this key already (a replay after a crash or a handover)."""
-        return offset <= self.last
+    def __post_init__(self) -> None:
+        if self.version < POSITIONS:
+            # Stored before envelopes: ``last`` and ``sent`` counted record offsets,
+            # and a record was one message, processed whole.
+            if self.last >= 0:
+                self.last = position(self.last, WHOLE_RECORD)
+            self.sent = {position(offset): sent for offset, sent in self.sent.items()}
+            self.version = POSITIONS
+
+    def processed(self, at: int) -> bool:
+        """True when the message at position ``at`` of this key's partition was
+        processed for this key already (a replay after a crash or a handover)."""
+        return at <= self.last
 
     def applied_before(self, source: str, offset: int, seq: int) -> bool:
         """True when the message from ``source`` at (offset, seq) was applied already
@@ -58,39 +71,40 @@ class Entry(msgspec.Struct, Generic[S], array_like=True, gc=False):
         known = self.applied.get(source)
         return known is not None and (offset, seq) <= known
 
-
 class Resends:
-    """The messages a partition's records sent after its last commit, by record offset
-    and key, handed out as a replay of the partition reaches each record.
+    """The messages a partition's records sent after its last commit, by position (of
+    the message whose processing sent them) and key, handed out as a replay of the
+    partition reaches each position.
 
     Receivers skip a message whose origin is at or before the last one they applied
     from its source, which is exact only while each source's messages arrive in record
     order. Sending them all up front would break that: a key whose record was replayed
     after a crash sends anew, with an earlier origin than messages already sent again
     for another key, and the receiver would skip it although its first sending was
-    lost. Sending each record's messages where the replay reaches it keeps the order.
+    lost. Sending each position's messages where the replay reaches it keeps the order.
     """
 
     def __init__(
-        self, by_offset: dict[int, dict[str, list[Outgoing]]], key_order: Callable[[str], Any]
+        self, by_position: dict[int, dict[str, list[Outgoing]]],
+        key_order: Callable[[str], Any],
     ) -> None:
-        self._by_offset = by_offset
+        self._by_position = by_position
         self._key_order = key_order
 
-    def before(self, offset: int) -> list[Outgoing]:
-        """What records before ``offset`` sent (records the replay starts after: their
-        messages were delivered, sent again for order's sake), in record order and by
-        key order within a record."""
+    def before(self, at: int) -> list[Outgoing]:
+        """What messages before position ``at`` sent (the replay starts after them:
+        delivered, sent again for order's sake), in position order and by key order
+        within a position (a tick's, shared by the keys it processed)."""
         found: list[Outgoing] = []
-        for earlier in sorted(o for o in self._by_offset if o < offset):
-            by_key = self._by_offset.pop(earlier)
+        for earlier in sorted(p for p in self._by_position if p < at):
+            by_key = self._by_position.pop(earlier)
             for key in sorted(by_key, key=self._key_order):
                 found += by_key[key]
         return found
 
-    def at(self, offset: int) -> dict[str, list[Outgoing]]:
-        """What the record at ``offset`` sent, per key (each handed out once)."""
-        return self._by_offset.pop(offset, {})
+    def at(self, at: int) -> dict[str, list[Outgoing]]:
+        """What the message at position ``at`` sent, per key (each handed out once)."""
+        return self._by_position.pop(at, {})
 
 
 class KeyedState(Generic[S]):
@@ -209,12 +223,13 @@ class KeyedState(Generic[S]):
         commit, so most keys still hold messages of committed records: Faust flushes
         the producer before it commits, so those were delivered. Sending them again
         made a restart over 200,000 open deals resend every deal's last messages."""
-        by_offset: dict[int, dict[str, list[Outgoing]]] = {}
+        by_position: dict[int, dict[str, list[Outgoing]]] = {}
+        first = position(committed)
         for key, entry in self.stored(partition):
-            for offset, sent in entry.sent.items():
-                if offset >= committed:
-                    by_offset.setdefault(offset, {})[key] = sent
-        return Resends(by_offset, key_order)
+            for at, sent in entry.sent.items():
+                if at >= first:
+                    by_position.setdefault(at, {})[key] = sent
+        return Resends(by_position, key_order)
 
     def take_dirty(self, partition: int) -> set[str]:
         """Keys of ``partition`` changed since the last call (``track_changes`` only)."""

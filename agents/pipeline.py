@@ -7,7 +7,7 @@ stage, store the state, send what the stage returned.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import faust
@@ -20,12 +20,14 @@ from agents.batches import consume
 from agents.due_index import DueIndex
 from agents.keyed_state import Entry, KeyedState, Outgoing, Resends
 from agents.metrics import IngestCounters
+from agents.outbox import Outbox
 from agents.partition_clock import PartitionTime, judge, reassigned, watermark
 from agents.roster import RosterView, roster_entry
 from agents.settings import Settings
 from agents.snapshot_latency import SnapshotLatency
 from agents.store_options import rocksdb_options
 from agents.table_writes import write
+from agents.time_slice import TimeSlice
 from schemas.decode import encode
 from schemas.events import (
     ApprovalDecided,
@@ -123,6 +125,10 @@ class Pipeline:
         self._by_account_name = self.by_account.get_topic_name()
         self._violations_name = self.violations.get_topic_name()
         self._tick_now: dict[str, int] = {}
+        internal = {self.by_account.get_topic_name(), self.by_deal.get_topic_name(),
+                    self._by_rep_name}
+        self.ingest_outbox, self.account_outbox, self.decision_outbox = (
+            Outbox(self._topics, internal, self._partition) for _ in range(3))
         app.agent(self.by_account, name="account-stage")(self.account_agent)
         app.agent(self.by_deal, name="decision-stage")(self.decision_agent)
         app.agent(self.by_rep, name="rep-stage")(self.rep_agent)
@@ -162,15 +168,18 @@ class Pipeline:
         topic_name = topic.get_topic_name()
 
         def partition_of(key: str) -> int:
-            # The producer's partitioner over the consumer's metadata: the producer's
-            # metadata lacks a topic until the first send to it, and /metrics reads
-            # stored keys before that (agents/producer_metadata.py).
-            count = self.app.consumer.topic_partitions(topic_name)
-            partitions = list(range(count or self.settings.topic_partitions))
-            return int(_partitioner(key.encode(), partitions, partitions))
+            return self._partition(topic_name, key.encode())
 
         return KeyedState(self._table(name), state_type, partition_of,
                           self.settings.state_cache_keys, track_changes)
+
+    def _partition(self, topic_name: str, key: bytes) -> int:
+        """The partition of ``topic_name`` that owns ``key``: the producer's partitioner
+        over the consumer's metadata (the producer's lacks a topic until the first send
+        to it, and /metrics reads stored keys before that, agents/producer_metadata.py)."""
+        count = self.app.consumer.topic_partitions(topic_name)
+        partitions = list(range(count or self.settings.topic_partitions))
+        return int(_partitioner(key, partitions, partitions))
 
     # ------------------------------------------------------------------ stream time
 
@@ -194,7 +203,7 @@ class Pipeline:
     def admit(self, record: faust.EventT, at: int, behind: bool) -> bool:
         """Judge input ``record``, event time ``at``, against its partition's own stream
         time: False when it is late. A replayed record gets its first verdict again.
-        Keeps the partition's entry for the clock table (written by :meth:`flush_clock`)
+        Keeps the partition's entry for the clock table (written by :meth:`flush_ingest`)
         when it changed or is getting old."""
         wall = time.time()
         message = record.message
@@ -216,9 +225,10 @@ class Pipeline:
             self._clock_unwritten[source] = record
         return not late
 
-    async def flush_clock(self) -> None:
-        """Write the clock entries kept since the last flush, each once, before the
-        batch of input records that changed them is acknowledged."""
+    async def flush_ingest(self) -> None:
+        """Send what the batch of input records routed, and write the clock entries
+        kept since the last flush, each once, before the batch is acknowledged."""
+        await self.ingest_outbox.flush()
         unwritten, self._clock_unwritten = self._clock_unwritten, {}
         for source, record in unwritten.items():
             await write(self.clock, source, _clock_encoder.encode(self._owned[source]), record)
@@ -244,7 +254,8 @@ class Pipeline:
         for seq, (topic, key) in enumerate(self._destinations(event, qualifying)):
             origin = routing.Origin(source, record.message.offset, seq)
             message = routing.EventMsg(event, clock.now, clock.watermark, origin, qualifying)
-            await topic.send(key=key.encode(), value=routing.encoder.encode(message))
+            self.ingest_outbox.add(
+                [(topic.get_topic_name(), key.encode(), routing.encoder.encode(message))])
         return True
 
     def _destinations(
@@ -269,11 +280,13 @@ class Pipeline:
 
     async def account_agent(self, stream: faust.StreamT) -> None:
         """Deals and notes, keyed by account."""
-        await self._run_keyed(stream, self.accounts, self.account_stage, self.account_due)
+        await self._run_keyed(stream, self.accounts, self.account_stage, self.account_due,
+                              self.account_outbox)
 
     async def decision_agent(self, stream: faust.StreamT) -> None:
         """Discounts and approvals, keyed by deal."""
-        await self._run_keyed(stream, self.decisions, self.decision_stage, self.decision_due)
+        await self._run_keyed(stream, self.decisions, self.decision_stage, self.decision_due,
+                              self.decision_outbox)
 
     async def consume(
         self,
@@ -289,57 +302,92 @@ class Pipeline:
                       batch_seconds or self.settings.batch_seconds, handle, flush)
 
     async def _run_keyed(
-        self, stream: faust.StreamT, states: KeyedState[Any], stage: Any, due: DueIndex
+        self, stream: faust.StreamT, states: KeyedState[Any], stage: Any, due: DueIndex,
+        outbox: Outbox,
     ) -> None:
         async def handle(event: faust.EventT) -> None:
-            await self._keyed_event(event, states, stage, due)
+            await self._keyed_event(event, states, stage, due, outbox)
 
-        await self.consume(stream, handle, states.flush)
+        async def flush() -> None:
+            # Sent before the states are written: a replay of the batch sends again
+            # what a crash in between lost (the states remember sending nothing yet).
+            await outbox.flush()
+            await states.flush()
+
+        await self.consume(stream, handle, flush)
 
     async def _keyed_event(
-        self, event: faust.EventT, states: KeyedState[Any], stage: Any, due: DueIndex
+        self, event: faust.EventT, states: KeyedState[Any], stage: Any, due: DueIndex,
+        outbox: Outbox,
     ) -> None:
-        message, partition, clock = self._receive(event)
-        record = event.message
-        sent_before = await self._resend_up_to(states, record)
+        message = routing.decoder.decode(event.value)
         if isinstance(message, routing.TickMsg):
-            due_keys = set(due.pop_due(partition, clock.now)) | sent_before.keys()
-            # In origin order: a tick's messages from several keys share its offset.
-            for key in sorted(due_keys, key=routing.first_seq):
-                entry = states.entry(key)
-                if entry is None:
-                    continue
-                if entry.processed(record.offset):
-                    # A replayed tick: the key's state is past it, and still due later.
-                    await self._send_all(sent_before.get(key, []))
-                    due.schedule(partition, key, entry.state)
-                    continue
-                await self._step(states, due, key, event, entry,
-                                 stage.tick(entry.state, clock), clock)
+            await self._keyed_tick(event, message, states, stage, due, outbox)
             return
-        key = event.key.decode()
-        await self._send_all(sent_before.get(key, []))
-        entry = self._fresh_entry(states, key, record.offset, message)
-        if entry is None:
-            return
-        if isinstance(message, routing.AccountMsg):
-            result = stage.apply(entry.state, message.message, clock)
+        turn = TimeSlice()
+        for at, first, key, item in self._items(event, message):
+            resent = await self._resend_up_to(states, event.message, at, outbox)
+            outbox.add(resent.get(key, []))
+            entry = self._fresh_entry(states, key, at, item)
+            if entry is not None:
+                clock = Clock(item.now, item.watermark)
+                if isinstance(item, routing.AccountMsg):
+                    result = stage.apply(entry.state, item.message, clock)
+                else:
+                    assert isinstance(item, routing.EventMsg)
+                    result = stage.apply(entry.state, item.event, clock, item.qualifying)
+                self._step(states, due, key, event, entry, result, clock, at, first, outbox)
+            await turn.check()
+
+    async def _keyed_tick(
+        self, event: faust.EventT, tick: routing.TickMsg, states: KeyedState[Any],
+        stage: Any, due: DueIndex, outbox: Outbox,
+    ) -> None:
+        record = event.message
+        at = routing.position(record.offset)
+        clock = Clock(tick.now, tick.watermark)
+        sent_before = await self._resend_up_to(states, record, at, outbox)
+        due_keys = set(due.pop_due(record.partition, clock.now)) | sent_before.keys()
+        # In origin order: a tick's messages from several keys share its offset.
+        for key in sorted(due_keys, key=routing.first_seq):
+            entry = states.entry(key)
+            if entry is None:
+                continue
+            if entry.processed(at):
+                # A replayed tick: the key's state is past it, and still due later.
+                outbox.add(sent_before.get(key, []))
+                due.schedule(record.partition, key, entry.state)
+                continue
+            self._step(states, due, key, event, entry, stage.tick(entry.state, clock), clock,
+                       at, routing.first_seq(key), outbox)
+
+    @staticmethod
+    def _items(
+        event: faust.EventT, message: routing.Routed
+    ) -> Iterator[tuple[int, int, str, Any]]:
+        """The messages of a routed record, each with its position, the first ``seq``
+        of what processing it sends, and its key: an envelope's items in order, or the
+        record itself."""
+        offset = event.message.offset
+        if isinstance(message, routing.Envelope):
+            for index, (key, raw) in enumerate(message.items):
+                yield (routing.position(offset, index), routing.item_seq(index), key,
+                       routing.decoder.decode(raw))
         else:
-            assert isinstance(message, routing.EventMsg)
-            result = stage.apply(entry.state, message.event, clock, message.qualifying)
-        await self._step(states, due, key, event, entry, result, clock)
+            key = event.key.decode()
+            yield routing.position(offset), routing.first_seq(key), key, message
 
     def _fresh_entry(
-        self, states: KeyedState[Any], key: str, offset: int, message: Any
+        self, states: KeyedState[Any], key: str, at: int, message: Any
     ) -> Entry[Any] | None:
-        """The key's entry to process ``message`` (record ``offset``) with, or None when
-        it was processed or applied before: a replay, whose messages were sent again
-        at recovery, or a message its sender sent again."""
+        """The key's entry to process ``message`` (at position ``at``) with, or None
+        when it was processed or applied before: a replay, whose messages were sent
+        again at recovery, or a message its sender sent again."""
         entry = states.entry(key)
         origin = message.origin
         if entry is None:
             entry = Entry(None)
-        elif entry.processed(offset) or entry.applied_before(
+        elif entry.processed(at) or entry.applied_before(
             origin.source, origin.offset, origin.seq
         ):
             self.counters.redelivered(states.table.name)
@@ -347,19 +395,20 @@ class Pipeline:
         entry.applied[origin.source] = (origin.offset, origin.seq)
         return entry
 
-    async def _step(
+    def _step(
         self, states: KeyedState[Any], due: DueIndex, key: str, event: faust.EventT,
-        entry: Entry[Any], result: StepResult[Any], clock: Clock,
+        entry: Entry[Any], result: StepResult[Any], clock: Clock, at: int, first: int,
+        outbox: Outbox,
     ) -> None:
-        """Keep the key's new state with what it sends (kept until the offset of
-        ``event`` is committed), and send it. Sent before the state is written at the
-        end of the batch, a message is sent again by a replay of ``event``."""
+        """Keep the key's new state, changed by the message at position ``at``, with
+        what it sends (kept until the offset of ``event`` is committed; ``first``: the
+        first seq of its origins), and hand that to ``outbox``. Sent before the state
+        is written at the end of the batch, a message is sent again by a replay."""
         record = event.message
         if result.outcome == "duplicate":
             self.counters.duplicate(states.table.name)
         source = self._short_source(f"{record.topic}:{record.partition}")
         outgoing: list[Outgoing] = []
-        first = routing.first_seq(key)
         for rep_message in result.to_reps:
             origin = routing.Origin(source, record.offset, first + len(outgoing))
             value = routing.DeltaMsg(rep_message, clock.now, clock.watermark, origin)
@@ -373,14 +422,14 @@ class Pipeline:
         for violation in result.violations:
             outgoing.append((self._violations_name, violation.violation_id.encode(),
                              encode(violation)))
-        committed = self._committed(record.tp)
-        entry.state, entry.last = result.state, record.offset
-        entry.sent = {o: sent for o, sent in entry.sent.items() if o >= committed}
+        committed = routing.position(self._committed(record.tp))
+        entry.state, entry.last = result.state, at
+        entry.sent = {p: sent for p, sent in entry.sent.items() if p >= committed}
         if outgoing:
-            entry.sent[record.offset] = outgoing
+            entry.sent[at] = outgoing
         states.put(key, entry, event)
         due.schedule(record.partition, key, result.state)
-        await self._send_all(outgoing)
+        outbox.add(outgoing)
 
     def _short_source(self, source: str) -> str:
         """``source`` without the topic prefix every worker of the app shares: origins
@@ -392,26 +441,22 @@ class Pipeline:
             short = self._short[source] = f"{stage}:{partition}"
         return short
 
-    async def _send_all(self, outgoing: list[Outgoing]) -> None:
-        for topic, key, value in outgoing:
-            await self._topics[topic].send(key=key, value=value)
-
     async def _resend_up_to(
-        self, states: KeyedState[Any], record: faust.types.Message
+        self, states: KeyedState[Any], record: faust.types.Message, at: int, outbox: Outbox
     ) -> dict[str, list[Outgoing]]:
-        """Send again what the partition's records before ``record`` sent after the
-        last commit, and return what ``record`` sent, per key: a crash
-        may have lost those messages while the state that remembers sending them
-        survived. Found on the partition's first record since it was assigned, each
-        sent where the replay reaches its record (``Resends``); receivers drop what
-        they had."""
+        """Send again what the partition's messages before position ``at`` (of
+        ``record``) sent after the last commit, and return what the message at ``at``
+        sent, per key: a crash may have lost those messages while the state that
+        remembers sending them survived. Found on the partition's first record since
+        it was assigned, each sent where the replay reaches its position
+        (``Resends``); receivers drop what they had."""
         tp = record.tp
         resends = self._resends.get((tp.topic, tp.partition))
         if resends is None:
             resends = self._resends[tp.topic, tp.partition] = states.sent_since_commit(
                 tp.partition, self._committed(tp), routing.first_seq)
-        await self._send_all(resends.before(record.offset))
-        return resends.at(record.offset)
+        outbox.add(resends.before(at))
+        return resends.at(at)
 
     def _committed(self, tp: Any) -> int:
         """The committed offset of ``tp`` (0 when none yet). Faust keeps it on its
@@ -425,22 +470,26 @@ class Pipeline:
                            self.settings.aggregate_batch_seconds)
 
     async def _rep_event(self, event: faust.EventT) -> None:
-        message, _, clock = self._receive(event)
+        message = routing.decoder.decode(event.value)
         if isinstance(message, routing.TickMsg):
-            await self._rep_snapshots(event, clock)
+            await self._rep_snapshots(event, Clock(message.now, message.watermark))
             return
-        key = event.key.decode()
-        entry = self._fresh_entry(self.reps, key, event.message.offset, message)
-        if entry is None:
-            return
-        item = message.event if isinstance(message, routing.EventMsg) else message.message
-        qualifying = message.qualifying if isinstance(message, routing.EventMsg) else None
-        result = self.rep_stage.apply(entry.state, item, clock, qualifying)
-        if result.outcome == "duplicate":
-            self.counters.duplicate("reps")
-        entry.state, entry.last = result.state, event.message.offset
-        self.reps.put(key, entry, event)
-        self.latency.changed(f"rep:{key}")
+        turn = TimeSlice()
+        for at, _, key, item in self._items(event, message):
+            entry = self._fresh_entry(self.reps, key, at, item)
+            if entry is not None:
+                clock = Clock(item.now, item.watermark)
+                if isinstance(item, routing.EventMsg):
+                    result = self.rep_stage.apply(entry.state, item.event, clock,
+                                                  item.qualifying)
+                else:
+                    result = self.rep_stage.apply(entry.state, item.message, clock, None)
+                if result.outcome == "duplicate":
+                    self.counters.duplicate("reps")
+                entry.state, entry.last = result.state, at
+                self.reps.put(key, entry, event)
+                self.latency.changed(f"rep:{key}")
+            await turn.check()
 
     async def _rep_snapshots(self, tick: faust.EventT, clock: Clock) -> None:
         partition = tick.message.partition

@@ -30,6 +30,19 @@ class Origin(msgspec.Struct, array_like=True, gc=False, frozen=True):
 
 
 SEQ_BITS = 12  # messages one key may send for one record: far more than any stage does
+INDEX_BITS = 20  # messages one envelope may carry (agents/outbox.py keeps far fewer)
+
+
+def position(offset: int, index: int = 0) -> int:
+    """Where a message sits in a partition: its record's ``offset`` and its ``index``
+    in that record (an envelope carries several; any other record is one message)."""
+    return (offset << INDEX_BITS) | index
+
+
+def item_seq(index: int) -> int:
+    """The first ``seq`` of the messages that processing envelope item ``index`` sends:
+    in item order, so a receiver applies every item's messages."""
+    return index << SEQ_BITS
 
 
 def first_seq(key: str) -> int:
@@ -84,7 +97,15 @@ class TickMsg(msgspec.Struct, tag="t", array_like=True):
     watermark: int
 
 
-Routed = EventMsg | DeltaMsg | AccountMsg | FiguresMsg | TickMsg
+class Envelope(msgspec.Struct, tag="b", array_like=True):
+    """Messages for keys of one partition, sent at the end of the batch that produced
+    them as one record instead of one record each (agents/outbox.py): ``items`` are
+    (key, encoded message), each message with its own clock and origin."""
+
+    items: list[tuple[str, msgspec.Raw]]
+
+
+Routed = EventMsg | DeltaMsg | AccountMsg | FiguresMsg | TickMsg | Envelope
 
 encoder = msgspec.msgpack.Encoder()
 decoder = msgspec.msgpack.Decoder(Routed)
