@@ -104,6 +104,7 @@ class Pipeline:
         self._wall_now: int | None = None
         self._last_now, self._last_moved = 0, time.monotonic()
         self._rep_team: dict[str, str] = {}
+        self._partition_lists: dict[int, list[int]] = {}
         self.account_stage = AccountStage(policy, self.roster)
         self.decision_stage = DecisionStage(policy, self.roster)
         self.rep_stage = RepStage(policy, self.roster)
@@ -177,8 +178,10 @@ class Pipeline:
         """The partition of ``topic_name`` that owns ``key``: the producer's partitioner
         over the consumer's metadata (the producer's lacks a topic until the first send
         to it, and /metrics reads stored keys before that, agents/producer_metadata.py)."""
-        count = self.app.consumer.topic_partitions(topic_name)
-        partitions = list(range(count or self.settings.topic_partitions))
+        count = self.app.consumer.topic_partitions(topic_name) or self.settings.topic_partitions
+        partitions = self._partition_lists.get(count)
+        if partitions is None:  # built once: this runs for every message sent
+            partitions = self._partition_lists[count] = list(range(count))
         return int(_partitioner(key, partitions, partitions))
 
     # ------------------------------------------------------------------ stream time
@@ -349,7 +352,9 @@ class Pipeline:
         sent_before = await self._resend_up_to(states, record, at, outbox)
         due_keys = set(due.pop_due(record.partition, clock.now)) | sent_before.keys()
         # In origin order: a tick's messages from several keys share its offset.
+        turn = TimeSlice()
         for key in sorted(due_keys, key=routing.first_seq):
+            await turn.check()
             entry = states.entry(key)
             if entry is None:
                 continue
@@ -493,7 +498,9 @@ class Pipeline:
 
     async def _rep_snapshots(self, tick: faust.EventT, clock: Clock) -> None:
         partition = tick.message.partition
+        turn = TimeSlice()  # every rep of the partition when time moved: ms each
         for rep_id in self._keys_to_snapshot(self.reps, "rep", partition, clock.now):
+            await turn.check()
             entry = self.reps.entry(rep_id)
             if entry is None:
                 continue
@@ -524,7 +531,9 @@ class Pipeline:
     async def _team_event(self, event: faust.EventT) -> None:
         message, partition, clock = self._receive(event)
         if isinstance(message, routing.TickMsg):
+            turn = TimeSlice()
             for team in self._keys_to_snapshot(self.teams, "team", partition, clock.now):
+                await turn.check()
                 entry = self.teams.entry(team)
                 if entry is None:
                     continue
