@@ -25,6 +25,7 @@ from agents.partition_clock import PartitionTime, judge, reassigned, watermark
 from agents.roster import RosterView, roster_entry
 from agents.settings import Settings
 from agents.snapshot_latency import SnapshotLatency
+from agents.snapshot_schedule import SnapshotSchedule
 from agents.store_options import rocksdb_options
 from agents.table_writes import write
 from agents.time_slice import TimeSlice
@@ -125,11 +126,14 @@ class Pipeline:
         self._by_rep_name = self.by_rep.get_topic_name()
         self._by_account_name = self.by_account.get_topic_name()
         self._violations_name = self.violations.get_topic_name()
-        self._tick_now: dict[str, int] = {}
+        self._tick_now: dict[int, int] = {}  # team partition -> stream time of its last pass
+        self.rep_schedule = SnapshotSchedule(settings.full_snapshot_seconds, time.monotonic)
         internal = {self.by_account.get_topic_name(), self.by_deal.get_topic_name(),
                     self._by_rep_name}
         self.ingest_outbox, self.account_outbox, self.decision_outbox = (
             Outbox(self._topics, internal, self._partition) for _ in range(3))
+        self.rep_outbox = Outbox(self._topics, {self.by_team.get_topic_name()},
+                                 self._partition)
         app.agent(self.by_account, name="account-stage")(self.account_agent)
         app.agent(self.by_deal, name="decision-stage")(self.decision_agent)
         app.agent(self.by_rep, name="rep-stage")(self.rep_agent)
@@ -471,8 +475,11 @@ class Pipeline:
 
     async def rep_agent(self, stream: faust.StreamT) -> None:
         """Rep aggregates: rep-keyed events and the deltas of the other stages."""
-        await self.consume(stream, self._rep_event, self.reps.flush,
-                           self.settings.aggregate_batch_seconds)
+        async def flush() -> None:
+            await self.rep_outbox.flush()
+            await self.reps.flush()
+
+        await self.consume(stream, self._rep_event, flush, self.settings.aggregate_batch_seconds)
 
     async def _rep_event(self, event: faust.EventT) -> None:
         message = routing.decoder.decode(event.value)
@@ -498,8 +505,10 @@ class Pipeline:
 
     async def _rep_snapshots(self, tick: faust.EventT, clock: Clock) -> None:
         partition = tick.message.partition
-        turn = TimeSlice()  # every rep of the partition when time moved: ms each
-        for rep_id in self._keys_to_snapshot(self.reps, "rep", partition, clock.now):
+        due = self.rep_schedule.due(partition, clock.now, self.reps.take_dirty(partition),
+                                    lambda: self.reps.keys_in(partition))
+        turn = TimeSlice()  # a full pass takes about a millisecond a rep
+        for rep_id in due:
             await turn.check()
             entry = self.reps.entry(rep_id)
             if entry is None:
@@ -508,20 +517,27 @@ class Pipeline:
             entry.state, snapshot, alerts, figures = self.rep_stage.snapshot(
                 entry.state, rep_id, team, clock
             )
+            self.rep_schedule.clearing(partition, rep_id, any(
+                firing.back_since is not None for firing in entry.state.alerts.values()))
             self.reps.put(rep_id, entry, tick)
             if await self._send_snapshot(f"rep:{rep_id}", snapshot):
                 previous = self._rep_team.get(rep_id)
                 if previous is not None and previous != team:
-                    await self._send_figures(previous, rep_id, None, clock)
+                    self._send_figures(previous, rep_id, None, clock)
                 self._rep_team[rep_id] = team
-                await self._send_figures(team, rep_id, figures, clock)
+                self._send_figures(team, rep_id, figures, clock)
             await self.send_alerts(alerts)
+        # What the loop stored is no change to snapshot again (no rep event ran meanwhile:
+        # this agent is the only one that changes reps).
+        self.reps.take_dirty(partition)
 
-    async def _send_figures(
+    def _send_figures(
         self, team: str, rep_id: str, figures: RepFigures | None, clock: Clock
     ) -> None:
+        """Figures travel in envelopes too: a full pass sends one per rep."""
         message = routing.FiguresMsg(rep_id, figures, clock.now, clock.watermark)
-        await self.by_team.send(key=team.encode(), value=routing.encoder.encode(message))
+        self.rep_outbox.add([(self.by_team.get_topic_name(), team.encode(),
+                              routing.encoder.encode(message))])
 
     async def team_agent(self, stream: faust.StreamT) -> None:
         """Team aggregates from the summed figures of the team's reps."""
@@ -529,10 +545,11 @@ class Pipeline:
                            self.settings.aggregate_batch_seconds)
 
     async def _team_event(self, event: faust.EventT) -> None:
-        message, partition, clock = self._receive(event)
+        message = routing.decoder.decode(event.value)
         if isinstance(message, routing.TickMsg):
+            clock = Clock(message.now, message.watermark)
             turn = TimeSlice()
-            for team in self._keys_to_snapshot(self.teams, "team", partition, clock.now):
+            for team in self._teams_to_snapshot(event.message.partition, clock.now):
                 await turn.check()
                 entry = self.teams.entry(team)
                 if entry is None:
@@ -542,24 +559,21 @@ class Pipeline:
                 await self._send_snapshot(f"team:{team}", snapshot)
                 await self.send_alerts(alerts)
             return
-        assert isinstance(message, routing.FiguresMsg)
-        team = event.key.decode()
-        entry = self.teams.entry(team) or Entry(None)
-        # Figures replace a rep's previous ones: applying them twice changes nothing.
-        entry.state = self.team_stage.update(entry.state, message.rep_id, message.figures)
-        self.teams.put(team, entry, event)
-        self.latency.changed(f"team:{team}")
+        for _, _, team, item in self._items(event, message):
+            assert isinstance(item, routing.FiguresMsg)
+            entry = self.teams.entry(team) or Entry(None)
+            # Figures replace a rep's previous ones: applying them twice changes nothing.
+            entry.state = self.team_stage.update(entry.state, item.rep_id, item.figures)
+            self.teams.put(team, entry, event)
+            self.latency.changed(f"team:{team}")
 
-    def _keys_to_snapshot(
-        self, states: KeyedState[Any], scope: str, partition: int, now: int
-    ) -> Iterable[str]:
-        """Changed keys; every key of the partition when stream time moved since the
-        last snapshot (time alone changes rolling windows and point-in-time KPIs)."""
-        marker = f"{scope}:{partition}"
-        dirty = states.take_dirty(partition)
-        if self._tick_now.get(marker) != now:
-            self._tick_now[marker] = now
-            return sorted(states.keys_in(partition))
+    def _teams_to_snapshot(self, partition: int, now: int) -> Iterable[str]:
+        """Changed teams; every team of the partition when stream time moved since the
+        last snapshot (teams are few; reps: agents/snapshot_schedule.py)."""
+        dirty = self.teams.take_dirty(partition)
+        if self._tick_now.get(partition) != now:
+            self._tick_now[partition] = now
+            return sorted(self.teams.keys_in(partition))
         return sorted(dirty)
 
     # ------------------------------------------------------------------ outputs
@@ -581,12 +595,6 @@ class Pipeline:
         return True
 
     # ------------------------------------------------------------------ time and rebalance
-
-    def _receive(self, event: faust.EventT) -> tuple[routing.Routed, int, Clock]:
-        """Decode a routed record; its partition and the clock to process it with: the
-        record's own, so processing it again after a crash does exactly the same."""
-        message = routing.decoder.decode(event.value)
-        return message, event.message.partition, Clock(message.now, message.watermark)
 
     async def send_ticks(self) -> None:
         """Ask each owned stage partition to run its time-driven work at stream time;
@@ -637,6 +645,7 @@ class Pipeline:
         show where they are; a stage partition resends its uncommitted messages first.
         Cached states are read again from the tables, which hold what other workers
         wrote while they owned a partition."""
+        self.rep_schedule.forget()
         for states, due in ((self.accounts, self.account_due), (self.decisions,
                             self.decision_due), (self.reps, None), (self.teams, None)):
             states.forget()

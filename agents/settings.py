@@ -39,6 +39,9 @@ class Settings:
     policy_file: str = ""
     max_event_bytes: int = 1_048_576
     snapshot_interval_seconds: float = 2.0
+    # Every rep re-evaluated at most this often when stream time enters a new day
+    # (agents/snapshot_schedule.py); changed reps each snapshot interval.
+    full_snapshot_seconds: float = 30.0
     # Agents take records in batches of at most batch_max, waiting at most
     # batch_seconds for one to fill: each key a batch changes is written once, and a
     # batch's messages to a stage partition travel as one record. At 250 events/s
@@ -102,6 +105,10 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}BATCH_MAX: must be at least 1 record")
         if self.batch_seconds <= 0:
             raise SettingsError(f"{ENV_PREFIX}BATCH_SECONDS: must be more than 0 (e.g. 0.025)")
+        if self.full_snapshot_seconds < 0:
+            raise SettingsError(
+                f"{ENV_PREFIX}FULL_SNAPSHOT_SECONDS: must be 0 or more (e.g. 30)"
+            )
         if self.aggregate_batch_seconds <= 0:
             raise SettingsError(
                 f"{ENV_PREFIX}AGGREGATE_BATCH_SECONDS: must be more than 0 (e.g. 0.5)"
