@@ -128,10 +128,10 @@ class Pipeline:
         self._violations_name = self.violations.get_topic_name()
         self._tick_now: dict[int, int] = {}  # team partition -> stream time of its last pass
         self.rep_schedule = SnapshotSchedule(settings.full_snapshot_seconds, time.monotonic)
-        internal = {self.by_account.get_topic_name(), self.by_deal.get_topic_name(),
-                    self._by_rep_name}
+        keyed_stages = {self.by_account.get_topic_name(), self.by_deal.get_topic_name(),
+                        self._by_rep_name}
         self.ingest_outbox, self.account_outbox, self.decision_outbox = (
-            Outbox(self._topics, internal, self._partition) for _ in range(3))
+            Outbox(self._topics, keyed_stages, self._partition) for _ in range(3))
         self.rep_outbox = Outbox(self._topics, {self.by_team.get_topic_name()},
                                  self._partition)
         app.agent(self.by_account, name="account-stage")(self.account_agent)
