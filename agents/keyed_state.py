@@ -71,6 +71,7 @@ class Entry(msgspec.Struct, Generic[S], array_like=True, gc=False):
         known = self.applied.get(source)
         return known is not None and (offset, seq) <= known
 
+
 class Resends:
     """The messages a partition's records sent after its last commit, by position (of
     the message whose processing sent them) and key, handed out as a replay of the
@@ -267,4 +268,3 @@ class KeyedState(Generic[S]):
             self._keys.pop(partition, None)
             self._partitions.discard(partition)
             self.dirty.pop(partition, None)
-

@@ -125,15 +125,15 @@ class Pipeline:
             (self.by_rep, "by-rep"), (self.by_team, "by-team"))}
         self._by_rep_name = self.by_rep.get_topic_name()
         self._by_account_name = self.by_account.get_topic_name()
+        self._by_deal_name = self.by_deal.get_topic_name()
+        self._by_team_name = self.by_team.get_topic_name()
         self._violations_name = self.violations.get_topic_name()
         self._tick_now: dict[int, int] = {}  # team partition -> stream time of its last pass
         self.rep_schedule = SnapshotSchedule(settings.full_snapshot_seconds, time.monotonic)
-        keyed_stages = {self.by_account.get_topic_name(), self.by_deal.get_topic_name(),
-                        self._by_rep_name}
+        keyed_stages = {self._by_account_name, self._by_deal_name, self._by_rep_name}
         self.ingest_outbox, self.account_outbox, self.decision_outbox = (
             Outbox(self._topics, keyed_stages, self._partition) for _ in range(3))
-        self.rep_outbox = Outbox(self._topics, {self.by_team.get_topic_name()},
-                                 self._partition)
+        self.rep_outbox = Outbox(self._topics, {self._by_team_name}, self._partition)
         app.agent(self.by_account, name="account-stage")(self.account_agent)
         app.agent(self.by_deal, name="decision-stage")(self.decision_agent)
         app.agent(self.by_rep, name="rep-stage")(self.rep_agent)
@@ -261,27 +261,27 @@ class Pipeline:
         for seq, (topic, key) in enumerate(self._destinations(event, qualifying)):
             origin = routing.Origin(source, record.message.offset, seq)
             message = routing.EventMsg(event, clock.now, clock.watermark, origin, qualifying)
-            self.ingest_outbox.add(
-                [(topic.get_topic_name(), key.encode(), routing.encoder.encode(message))])
+            self.ingest_outbox.add([(topic, key.encode(), routing.encoder.encode(message))])
         return True
 
     def _destinations(
         self, event: Event, qualifying: bool | None
-    ) -> list[tuple[faust.TopicT, str]]:
-        """Which stages own a piece of ``event``, and under which key (docs/topology.md).
-        A note that does not qualify changes nothing on its deal (the stall clock)."""
+    ) -> list[tuple[str, str]]:
+        """Which stages own a piece of ``event`` (their topic names), and under which key
+        (docs/topology.md). A note that does not qualify changes nothing on its deal (the
+        stall clock)."""
         if isinstance(event, DealUpdated):
-            return [(self.by_deal, event.deal_id), (self.by_account, event.account_id)]
+            return [(self._by_deal_name, event.deal_id), (self._by_account_name, event.account_id)]
         if isinstance(event, NoteLogged):
-            found = [(self.by_account, event.account_id), (self.by_rep, event.rep_id)]
+            found = [(self._by_account_name, event.account_id), (self._by_rep_name, event.rep_id)]
             if qualifying and event.deal_id is not None:
-                found.append((self.by_deal, event.deal_id))
+                found.append((self._by_deal_name, event.deal_id))
             return found
         if isinstance(event, DECISION_EVENTS):
-            return [(self.by_deal, event.deal_id)]
+            return [(self._by_deal_name, event.deal_id)]
         if isinstance(event, SurveySubmitted):
-            return [(self.by_account, event.account_id), (self.by_rep, event.rep_id)]
-        return [(self.by_rep, event.rep_id)]
+            return [(self._by_account_name, event.account_id), (self._by_rep_name, event.rep_id)]
+        return [(self._by_rep_name, event.rep_id)]
 
     # ------------------------------------------------------------------ stage agents
 
@@ -536,7 +536,7 @@ class Pipeline:
     ) -> None:
         """Figures travel in envelopes too: a full pass sends one per rep."""
         message = routing.FiguresMsg(rep_id, figures, clock.now, clock.watermark)
-        self.rep_outbox.add([(self.by_team.get_topic_name(), team.encode(),
+        self.rep_outbox.add([(self._by_team_name, team.encode(),
                               routing.encoder.encode(message))])
 
     async def team_agent(self, stream: faust.StreamT) -> None:
