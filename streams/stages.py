@@ -589,11 +589,14 @@ class AccountStage(_Roster):
         return StepResult(state, "accepted", [], [], [])
 
     def next_due(self, state: AccountState) -> int | None:
-        """When old note times become prunable (None: nothing to do)."""
+        """When old note times become prunable (None: nothing to do), and not before
+        ``_prune`` sweeps again: a key due earlier was ticked, and rewritten, at every
+        tick until then (up to SWEEP_DAYS of stream time)."""
         if not state.note_times:
             return None
-        return (state.note_times[0] + self.lateness
-                + (self.note_days + 1 + SWEEP_DAYS) * DAY_US)
+        prunable = (state.note_times[0] + self.lateness
+                    + (self.note_days + 1 + SWEEP_DAYS) * DAY_US)
+        return max(prunable, (state.swept + SWEEP_DAYS) * DAY_US)
 
 
 # --------------------------------------------------------------------------- rep stage

@@ -15,11 +15,12 @@ import pytest
 from schemas import events as ev
 from schemas.outputs import Violation
 from simulator.scenario import generate
-from streams.clock import Deduplicator, StreamTime, span_micros, to_micros
+from streams.clock import DAY_US, Deduplicator, StreamTime, span_micros, to_micros
 from streams.engine import Engine
 from streams.notes import is_qualifying
 from streams.policy_model import Policy, default_policy
 from streams.stages import (
+    SWEEP_DAYS,
     UNASSIGNED,
     AccountStage,
     AccountState,
@@ -331,3 +332,23 @@ def test_a_won_close_is_judged_on_the_notes_it_needs_however_late_it_arrives() -
     again = WonClose("a1", "d2", "e2", to_micros(f.t(3)), "r1", 1000.0)
     assert [v.rule for v in stage.apply(later, again, clock(400)).violations] == [
         "closed_won_without_note"]
+
+
+def test_a_swept_account_is_not_due_again_until_its_next_sweep() -> None:
+    # Its first note is kept for an unsettled close, so the note's prunable time stays
+    # in the past; due then, the account was ticked (and its state rewritten) at every
+    # tick until the next sweep, SWEEP_DAYS of stream time later.
+    f = EventFactory()
+    stage = AccountStage(POLICY, {})
+    lateness = span_micros(POLICY.lateness_days)
+    note = f.note(f.t(0), "r1", body="Discussed pricing and next steps with the CFO; "
+                  "agreed on a pilot scope, timeline and success criteria.", account="a1")
+    close = f.deal(f.t(3), "d1", stage=ev.Stage.CLOSED_WON, account="a1")
+    now = to_micros(f.t(200))
+    clock = Clock(now, now - lateness)
+    state = stage.apply(None, note, Clock(to_micros(f.t(0)), to_micros(f.t(0)) - lateness),
+                        True).state
+    state = stage.apply(state, close, clock).state
+    swept = stage.tick(state, clock).state
+    assert swept.note_times and swept.unsettled  # nothing the tick could prune
+    assert stage.next_due(swept) == (now // DAY_US + SWEEP_DAYS) * DAY_US
