@@ -12,6 +12,7 @@ from agents.dead_letters import dead_letter_headers
 from agents.flow_control import keep_queued_records_on_resume
 from agents.kafka_config import faust_broker_credentials
 from agents.kpi_metrics import KpiCollector
+from agents.lz4_level import compress_lz4_fast
 from agents.metrics import IngestCollector, IngestCounters
 from agents.pipeline import Pipeline
 from agents.producer_metadata import track_topics_on_send
@@ -70,6 +71,7 @@ class Latitude:
         track_topics_on_send()
         seek_before_resuming()
         count_current_generation_acks_only()
+        compress_lz4_fast()
         if settings.store == "rocksdb":
             block_cache = share_block_cache(settings)
             self.registry.register(StoreMemory(lambda: self.app.tables.items(), block_cache))
