@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from agents import topics
 from agents.consumer_lag import REFRESH_SECONDS, ConsumerLag
 from agents.dead_letters import dead_letter_headers
+from agents.fetch_wait import fetch_wait
 from agents.flow_control import keep_queued_records_on_resume
 from agents.kafka_config import faust_broker_credentials
 from agents.kpi_metrics import KpiCollector
@@ -72,6 +73,7 @@ class Latitude:
         seek_before_resuming()
         count_current_generation_acks_only()
         compress_lz4_fast()
+        fetch_wait(self.app, settings.batch_seconds)
         if settings.store == "rocksdb":
             block_cache = share_block_cache(settings)
             self.registry.register(StoreMemory(lambda: self.app.tables.items(), block_cache))
