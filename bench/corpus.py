@@ -156,6 +156,24 @@ class Stream:
         return [encode(event) for event in self.events(n_events)]
 
 
+def at_live_pace(events: list[dict[str, Any]], start: dt.datetime,
+                 rate: float) -> list[dict[str, Any]]:
+    """``events`` as a live feed sending ``rate`` a second carries them: the n-th happened
+    at ``start`` + n / ``rate`` seconds, so event time keeps pace with the wall clock (a
+    redelivery keeps its original's time; a deal is created at its first update)."""
+    occurred: dict[str, str] = {}
+    created: dict[str, str] = {}
+    paced = []
+    for n, event in enumerate(events):
+        at = occurred.setdefault(event["event_id"],
+                                 (start + dt.timedelta(seconds=n / rate)).isoformat())
+        changed = {**event, "occurred_at": at}
+        if "created_at" in event:
+            changed["created_at"] = created.setdefault(event["deal_id"], at)
+        paced.append(changed)
+    return paced
+
+
 def to_records(events: Iterable[dict[str, Any]]) -> list[Record]:
     """Kafka records (topic family, record-id key, JSON) as a CRM connector keys them."""
     encode = msgspec.json.encode
