@@ -3,6 +3,7 @@ process, with the LATITUDE_* environment the integration tests give it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from agents.settings import Settings
@@ -55,6 +56,14 @@ def peak_rss_bytes(worker: WorkerProcess) -> int:
     raise RuntimeError("no VmHWM in /proc status")
 
 
+def cpu_seconds(worker: WorkerProcess) -> float:
+    """CPU seconds the worker's process has used so far, every thread (user + system)."""
+    assert worker.process is not None
+    stat = Path(f"/proc/{worker.process.pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def watch_worker(
     progress: GroupProgress, settings: Settings, worker: WorkerProcess, timeout: float
 ) -> Span:
@@ -67,4 +76,4 @@ def watch_worker(
         return progress.lag(settings.app_id, stages) <= TICK_SLACK
 
     return progress.watch(settings.app_id, inputs, timeout=timeout, drained=drained,
-                          alive=lambda: worker.running)
+                          alive=lambda: worker.running, cpu=lambda: cpu_seconds(worker))

@@ -20,10 +20,12 @@ POLL_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class Span:
-    """When a contender started and finished consuming, on the monotonic clock."""
+    """When a contender started and finished consuming, on the monotonic clock, and the
+    CPU seconds its process used in between (None: not measured)."""
 
     first: float
     done: float
+    cpu: float | None = None
 
     @property
     def seconds(self) -> float:
@@ -88,15 +90,18 @@ class GroupProgress:
         timeout: float,
         drained: Callable[[], bool] = lambda: True,
         alive: Callable[[], bool] = lambda: True,
+        cpu: Callable[[], float] | None = None,
     ) -> Span:
         """Poll until ``group`` has committed every record of ``inputs`` and
-        ``drained()`` holds (a topology's internal topics caught up too).
+        ``drained()`` holds (a topology's internal topics caught up too); ``cpu()``, the
+        contender's CPU seconds so far, is read at both ends of the span.
 
         Raises TimeoutError after ``timeout`` seconds, RuntimeError when ``alive()``
         turns False (the contender died)."""
         ends = self.ends(inputs)
         deadline = time.monotonic() + timeout
         first: float | None = None
+        cpu_at_first = 0.0
         while True:
             if not alive():
                 raise RuntimeError(f"{group}: the contender exited before finishing")
@@ -104,9 +109,11 @@ class GroupProgress:
             now = time.monotonic()
             if first is None and any(committed.values()):
                 first = now
+                cpu_at_first = cpu() if cpu else 0.0
             caught_up = all(committed[tp] >= end for tp, end in ends.items())
             if first is not None and caught_up and drained():
-                return Span(first, time.monotonic())
+                used = cpu() - cpu_at_first if cpu else None
+                return Span(first, time.monotonic(), used)
             if now > deadline:
                 behind = sum(end - committed[tp] for tp, end in ends.items())
                 raise TimeoutError(f"{group}: {behind} records still uncommitted after "

@@ -105,7 +105,8 @@ def run_baseline(module: str, bootstrap: str, prefix: str, total: int,
                                                                                 prefix)))
         return progress.watch(group, inputs, timeout=options.timeout,
                               drained=lambda: progress.group_lag(group) == 0,
-                              alive=lambda: process.running)
+                              alive=lambda: process.running,
+                              cpu=lambda: product.cpu_seconds(process))
     finally:
         process.stop()
         progress.close()
@@ -280,6 +281,20 @@ def throughput_rows(total: int, spans: dict[str, Span]) -> list[Row]:
         if name in per_s:
             rows.append(Row(f"product ÷ {names[name].split(' ', 1)[1]}",
                             ratio(mine, per_s[name]), label, mine / per_s[name] >= wanted))
+    return rows + cpu_rows(total, spans, names)
+
+
+def cpu_rows(total: int, spans: dict[str, Span], names: dict[str, str]) -> list[Row]:
+    """Events per CPU second of each contender's own process, and the product's ratios:
+    steadier than events/s on a shared VM, though blind to the broker's share (a
+    contender that writes more records costs the broker more)."""
+    per_cpu = {name: total / span.cpu for name, span in spans.items() if span.cpu}
+    rows = [Row(f"events per CPU second, {names[n]}",
+                f"{v:,.0f} ({1e6 / v:,.0f} µs of CPU per event)") for n, v in per_cpu.items()]
+    mine = per_cpu.get("product")
+    if mine is not None:
+        rows += [Row(f"product ÷ {names[n].split(' ', 1)[1]}, per CPU second",
+                     ratio(mine, v)) for n, v in per_cpu.items() if n != "product"]
     return rows
 
 

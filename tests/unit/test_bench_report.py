@@ -49,3 +49,18 @@ def test_the_profile_counts_the_event_loop_thread_only() -> None:
     assert own["flush (keyed_state.py)"] == 0.8
     assert own["select (selectors.py)"] == 0.2
     assert main_thread("run (t.py:1) 3") == "run (t.py:1) 3", "no thread names: every stack"
+
+
+def test_events_per_cpu_second_for_contenders_whose_cpu_was_measured() -> None:
+    from bench.progress import Span
+    from bench.suite import throughput_rows
+
+    spans = {"raw": Span(0.0, 1.0), "naive": Span(0.0, 10.0, cpu=5.0),
+             "product": Span(0.0, 5.0, cpu=2.0)}
+    figures = {row.measure: row.figure for row in throughput_rows(1000, spans)}
+    assert figures["events per CPU second, product worker"] == "500 (2,000 µs of CPU per event)"
+    assert figures["events per CPU second, (b) naive Faust (Record + table write per event)"] \
+        == "200 (5,000 µs of CPU per event)"
+    assert figures["product ÷ naive Faust (Record + table write per event), per CPU second"] \
+        == "2.50x"
+    assert not [m for m in figures if "CPU" in m and "raw" in m]
