@@ -73,7 +73,8 @@ class Latitude:
         seek_before_resuming()
         count_current_generation_acks_only()
         compress_lz4_fast()
-        fetch_wait(self.app, settings.batch_seconds)
+        if settings.fetch_wait_seconds:
+            fetch_wait(self.app, settings.fetch_wait_seconds)
         if settings.store == "rocksdb":
             block_cache = share_block_cache(settings)
             self.registry.register(StoreMemory(lambda: self.app.tables.items(), block_cache))

@@ -1,4 +1,4 @@
-"""Fetches that wait a batch window for data instead of returning with the first record.
+"""Fetches that wait a moment for data instead of returning with the first record.
 
 Faust creates its consumer with aiokafka's ``fetch_min_bytes`` of 1 and no setting for
 it, so when input trickles in, the broker answers a fetch as soon as any record
@@ -6,8 +6,11 @@ arrives, and the consumer at once sends the next one. Every fetch request and re
 lists every assigned partition (about a hundred here: input, stage and changelog
 topics), encoded and decoded in pure Python on Faust's consumer thread. At 50 events/s
 of paced input that thread was busier than the event loop, and the worker used 61 % of
-a core; fetches that wait up to 25 ms for 64 KiB took it to 35 % (58 % at 250
-events/s, from 75 %). A backfill fills 64 KiB at once, so it never waits.
+a core; fetches that wait up to 25 ms (``LATITUDE_FETCH_WAIT_SECONDS``) for 64 KiB took
+it to 35 % (58 % at 250 events/s, from 75 %). The price is in backfills: aiokafka keeps
+one fetch in flight per broker, and one that went out for the quiet partitions alone
+now waits out its time before partitions whose records were just taken can be fetched
+again (about 10 % off the backfill rate in noisy measurements).
 """
 
 from __future__ import annotations

@@ -53,9 +53,11 @@ class Settings:
     # for nearly every message when batches held a few records (most of the changelog
     # bytes and of the worker's time when traffic is light); their results are
     # published per snapshot interval, so a fuller batch delays nothing but those.
-    # Batches as long as that interval halved the rep changelog at 150 events/s paced
-    # (14 to 7.5-9.6 MB per 10 s; README, Benchmarks).
-    aggregate_batch_seconds: float = 2.0
+    aggregate_batch_seconds: float = 0.5
+    # Longest a consumer fetch waits for 64 KiB of records (agents/fetch_wait.py): paced
+    # input then costs a fetch per window, not per trickle of records; 0: Faust's own
+    # fetches, answered with the first record.
+    fetch_wait_seconds: float = 0.025
     # Decoded states each stage keeps in memory (least recently used dropped first);
     # every state is in the local store and its changelog whatever this is.
     state_cache_keys: int = 10_000
@@ -113,8 +115,10 @@ class Settings:
             )
         if self.aggregate_batch_seconds <= 0:
             raise SettingsError(
-                f"{ENV_PREFIX}AGGREGATE_BATCH_SECONDS: must be more than 0 (e.g. 2)"
+                f"{ENV_PREFIX}AGGREGATE_BATCH_SECONDS: must be more than 0 (e.g. 0.5)"
             )
+        if self.fetch_wait_seconds < 0:
+            raise SettingsError(f"{ENV_PREFIX}FETCH_WAIT_SECONDS: must be 0 or more (e.g. 0.025)")
         if self.state_cache_keys < 1:
             raise SettingsError(f"{ENV_PREFIX}STATE_CACHE_KEYS: must be at least 1")
         for name in ("rocksdb_write_buffer_mb", "rocksdb_block_cache_mb"):

@@ -21,7 +21,8 @@ def test_the_environment_overrides_the_file_which_overrides_the_default(tmp_path
 
 
 @pytest.mark.parametrize(
-    "name, value", [("BATCH_MAX", "0"), ("BATCH_SECONDS", "0"), ("AGGREGATE_BATCH_SECONDS", "0")]
+    "name, value", [("BATCH_MAX", "0"), ("BATCH_SECONDS", "0"), ("AGGREGATE_BATCH_SECONDS", "0"),
+                    ("FETCH_WAIT_SECONDS", "-1")]
 )
 def test_a_batch_that_could_never_be_taken_is_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"LATITUDE_{name}.*must be"):
