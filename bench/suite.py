@@ -25,9 +25,10 @@ from tests.topology_scenario import produce
 from tests.worker_process import WorkerProcess, free_port, worker_env
 
 MiB = 1024 * 1024
-# Event-time layout, in days from START: the corpus (0-90), the latency stream (91-181),
-# the open deals (182), the recovery probes (190). Each phase is later than the last, so
-# none of its events is late for the partitions the previous one moved on.
+# Event-time layout, in days from START: the corpus (0-90), the live latency stream (day
+# 91, seconds long), the replayed one (92-182), the open deals (183), the recovery probes
+# (190). Each phase is later than the last, so none of its events is late for the
+# partitions the previous one moved on.
 LATENCY_DAY, OPEN_DEALS_DAY, PROBE_DAY = 91, 183, 190
 
 
@@ -233,13 +234,13 @@ def latency_row(bootstrap: str, settings: Any, options: Options, pace: float,
     seconds = latency.measure(bootstrap, settings.topic_prefix, settings.topic(VIOLATIONS),
                               events, to_records(events), pace, options.timeout)
     expected = len(latency.timed_event_ids(events))
-    regime = ("live: event time at wall-clock pace" if live
-              else "replay: 90 days of event time within the phase")
-    name = f"latency produced → violation at {pace:,.0f} events/s (½ max), {regime}"
+    regime, how = (("live", "event time at wall-clock pace") if live
+                   else ("replay", "90 days of event time within the phase"))
+    name = f"latency produced → violation at {pace:,.0f} events/s (½ max), {regime}: {how}"
     if not seconds:
         return Row(name, f"none of {expected} arrived", "p99 < 250 ms", False)
     p50, p99, top = (percentile(seconds, q) * 1000 for q in (50, 99, 100))
-    results.say(f"latency ({'live' if live else 'replay'}) at {pace:,.0f} events/s: "
+    results.say(f"latency ({regime}) at {pace:,.0f} events/s: "
                 f"{len(seconds)} of {expected} violations")
     return Row(name, f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {top:.0f} ms "
                      f"({len(seconds)}/{expected} timed)", "p99 < 250 ms", p99 < 250)
