@@ -129,7 +129,8 @@ class KeyedState(Generic[S]):
         self._cache: OrderedDict[str, Entry[S]] = OrderedDict()
         self._keys: dict[int, set[str]] = {}  # partitions indexed by keys_in only
         self._partitions: set[int] = set()  # holding keys read or put (track_changes)
-        self._unwritten: dict[str, tuple[Entry[S], EventT]] = {}
+        # key -> (entry, the record that changed it, whether it may equal the stored one)
+        self._unwritten: dict[str, tuple[Entry[S], EventT, bool]] = {}
         self.dirty: dict[int, set[str]] = {}
 
     def entry(self, key: str) -> Entry[S] | None:
@@ -151,12 +152,19 @@ class KeyedState(Generic[S]):
         entry = self.entry(key)
         return None if entry is None else entry.state
 
-    def put(self, key: str, entry: Entry[S], event: EventT) -> None:
+    def put(self, key: str, entry: Entry[S], event: EventT, *, maybe_unchanged: bool = False,
+            ) -> None:
         """Keep the key's changed entry, to be written by :meth:`flush` (``event``: the
-        record that changed it, of the key's partition)."""
+        record that changed it, of the key's partition). ``maybe_unchanged``: the entry
+        may equal the stored one (a snapshot tick's put), so flush compares before
+        writing; an entry that processed a message has a new ``last`` and always differs.
+        """
         self._cache[key] = entry
         self._cache.move_to_end(key)
-        self._unwritten[key] = entry, event
+        earlier = self._unwritten.get(key)
+        # Stored before this batch: one change in the batch makes the entry differ.
+        compare = maybe_unchanged and (earlier is None or earlier[2])
+        self._unwritten[key] = entry, event, compare
         partition = event.message.partition
         indexed = self._keys.get(partition)
         if indexed is not None:
@@ -170,13 +178,14 @@ class KeyedState(Generic[S]):
         changed them is acknowledged (and so before its offsets can be committed)."""
         unwritten, self._unwritten = self._unwritten, {}
         turn = TimeSlice()
-        for key, (entry, event) in unwritten.items():
+        for key, (entry, event, compare) in unwritten.items():
             await turn.check()
             value = self._encoder.encode(entry)
             # Snapshot ticks put every key of a partition, most of them unchanged: a
             # rep's entry runs to tens of KB, and rewriting it to the store and the
-            # changelog each time was a good share of the worker's work.
-            if self.table.get(key) != value:
+            # changelog each time was a good share of the worker's work. Reading the
+            # stored value back costs too, so only entries that may be unchanged do.
+            if not compare or self.table.get(key) != value:
                 await write(self.table, key, value, event)
         # Every cached entry is written now, so any can be dropped and read back later.
         for _ in range(len(self._cache) - self._cache_keys):

@@ -519,7 +519,7 @@ class Pipeline:
             )
             self.rep_schedule.clearing(partition, rep_id, any(
                 firing.back_since is not None for firing in entry.state.alerts.values()))
-            self.reps.put(rep_id, entry, tick)
+            self.reps.put(rep_id, entry, tick, maybe_unchanged=True)
             if await self._send_snapshot(f"rep:{rep_id}", snapshot):
                 previous = self._rep_team.get(rep_id)
                 if previous is not None and previous != team:
@@ -555,7 +555,7 @@ class Pipeline:
                 if entry is None:
                     continue
                 entry.state, snapshot, alerts = self.team_stage.snapshot(entry.state, team, clock)
-                self.teams.put(team, entry, event)
+                self.teams.put(team, entry, event, maybe_unchanged=True)
                 await self._send_snapshot(f"team:{team}", snapshot)
                 await self.send_alerts(alerts)
             return
@@ -564,7 +564,7 @@ class Pipeline:
             entry = self.teams.entry(team) or Entry(None)
             # Figures replace a rep's previous ones: applying them twice changes nothing.
             entry.state = self.team_stage.update(entry.state, item.rep_id, item.figures)
-            self.teams.put(team, entry, event)
+            self.teams.put(team, entry, event, maybe_unchanged=True)
             self.latency.changed(f"team:{team}")
 
     def _teams_to_snapshot(self, partition: int, now: int) -> Iterable[str]:

@@ -60,8 +60,10 @@ class Record:
         self.message = SimpleNamespace(partition=partition)
 
 
-def _put(states: KeyedState[Counter], key: str, entry: Entry[Counter], partition: int) -> None:
-    states.put(key, entry, Record(partition))  # type: ignore[arg-type]
+def _put(states: KeyedState[Counter], key: str, entry: Entry[Counter], partition: int,
+         maybe_unchanged: bool = False) -> None:
+    states.put(key, entry, Record(partition),  # type: ignore[arg-type]
+               maybe_unchanged=maybe_unchanged)
     asyncio.run(states.flush())
 
 
@@ -86,6 +88,36 @@ def test_a_key_changed_by_several_records_of_a_batch_is_written_once_at_its_flus
     asyncio.run(states.flush())  # nothing changed since: nothing written
     assert [(p, k) for p, k, _ in table.changelog_topic.sent] == [(1, "k")]
     assert _states(table).entry("k") == _entry(Counter(3), last=3)
+
+
+class CountingTable(Table):
+    """Counts reads of stored values."""
+
+    reads = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads += 1
+        return super().get(key, default)
+
+
+def test_only_a_put_that_may_be_unchanged_reads_the_stored_value_back() -> None:
+    table = CountingTable()
+    states = _states(table)
+    _put(states, "k", _entry(Counter(1), last=1), 0)
+    assert table.reads == 0 and len(table.changelog_topic.sent) == 1
+    # A snapshot tick puts the same entry: compared, and not written again.
+    _put(states, "k", _entry(Counter(1), last=1), 0, maybe_unchanged=True)
+    assert table.reads == 1 and len(table.changelog_topic.sent) == 1
+    # A message's put has a new position, so it is written without a read.
+    _put(states, "k", _entry(Counter(1), last=2), 0)
+    assert table.reads == 1 and len(table.changelog_topic.sent) == 2
+    # A message's put then a tick's in one batch: the entry differs from the stored one.
+    states.put("k", _entry(Counter(2), last=3), Record(0))  # type: ignore[arg-type]
+    states.put("k", _entry(Counter(2), last=3), Record(0),  # type: ignore[arg-type]
+               maybe_unchanged=True)
+    asyncio.run(states.flush())
+    assert table.reads == 1 and len(table.changelog_topic.sent) == 3
+    assert _states(table).entry("k") == _entry(Counter(2), last=3)
 
 
 def test_a_revoke_keeps_unwritten_entries_for_the_batch_still_running() -> None:
@@ -211,9 +243,9 @@ def test_a_key_put_again_unchanged_is_not_written_again() -> None:
     states = _states(table)
     entry = _entry(Counter(1), last=5)
     _put(states, "k", entry, 0)
-    _put(states, "k", entry, 0)  # a snapshot tick that changed nothing
+    _put(states, "k", entry, 0, maybe_unchanged=True)  # a snapshot tick that changed nothing
     entry.state.n = 2
-    _put(states, "k", entry, 0)  # changed in place: written
+    _put(states, "k", entry, 0, maybe_unchanged=True)  # changed in place: written
     assert [msgspec.msgpack.decode(v)[0]["n"] for _, _, v in table.changelog_topic.sent] == [1, 2]
 
 
