@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="reps in the corpus (default: one per 100 events, 10,000 at 1M)")
     parser.add_argument("--open-deals", type=int, default=0,
                         help="open deals added for the memory figure (default: --events)")
+    parser.add_argument("--memory-reps", type=int, default=10_000,
+                        help="reps the open deals belong to (default 10,000, whatever the "
+                        "corpus has: the memory target's sizing)")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--profile-seconds", type=float, default=60.0,
                         help="py-spy sampling of the worker during its throughput run (0: off)")
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = Options(
             events=events, reps=args.reps or max(10, events // 100),
-            open_deals=args.open_deals or events, latency_seconds=args.latency_seconds,
+            open_deals=args.open_deals or events, memory_reps=args.memory_reps,
+            latency_seconds=args.latency_seconds,
             timeout=args.timeout, profile_seconds=args.profile_seconds, work_dir=Path(work),
             bootstrap=bootstrap_from_env(dict(os.environ)), only=only,
         )

@@ -37,6 +37,7 @@ class Options:
     events: int
     reps: int
     open_deals: int
+    memory_reps: int
     latency_seconds: float
     timeout: float
     profile_seconds: float
@@ -251,13 +252,14 @@ def memory_rows(bootstrap: str, settings: Any, options: Options, progress: Group
     """Peak RSS once ``open_deals`` more open deals are in state; bytes per open deal."""
     before = product.peak_rss_bytes(worker)
     day = START + dt.timedelta(days=OPEN_DEALS_DAY)
-    deals = open_deals(options.open_deals, options.reps, start=day, seed=3)
+    deals = open_deals(options.open_deals, options.memory_reps, start=day, seed=3)
     produce(bootstrap, settings.topic_prefix, to_records(deals))
     product.watch_worker(progress, settings, worker, options.timeout)
     peak = product.peak_rss_bytes(worker)
     per_deal = max(0, peak - before) / max(1, options.open_deals)
     at_million = peak + per_deal * max(0, 1_000_000 - options.open_deals)
-    rows = [Row(f"peak RSS, {options.reps:,} reps, {options.open_deals:,} open deals + corpus",
+    rows = [Row(f"peak RSS, {options.open_deals:,} open deals of {options.memory_reps:,} reps"
+                " + corpus",
                 f"{peak / MiB:,.0f} MiB", "< 400 MiB", peak < 400 * MiB)]
     if options.open_deals < 1_000_000:
         rows.append(Row("peak RSS at 1,000,000 open deals (linear estimate)",
