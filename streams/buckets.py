@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
 from functools import lru_cache
+from itertools import repeat
 
 from streams.clock import date_of_day, day_of_date
 
@@ -33,8 +33,9 @@ def bump(counters: Counters, day: int, index: int, width: int) -> None:
 
 def count(counters: Counters, first: int, last: int, index: int, width: int) -> int:
     """Sum of counter ``index`` over days ``first..last`` inclusive."""
-    get = counters.get
-    return sum(get(day * width + index, 0) for day in range(first, last + 1))
+    # map over the keys, not a generator: every rep snapshot sums several windows.
+    keys = range(first * width + index, last * width + index + 1, width)
+    return sum(map(counters.get, keys, repeat(0)))
 
 
 def prune_counters(counters: Counters, first_kept: int, width: int) -> None:
@@ -112,12 +113,19 @@ def period_name(year: int, quarter: int) -> str:
     return f"{year}-Q{quarter}"
 
 
-def daily_shares(quotas: dict[str, float], first: int, last: int) -> Iterable[float]:
-    """For each day ``first..last``: its quarter's quota / the quarter's length in days."""
-    for day in range(first, last + 1):
+def daily_shares(quotas: dict[str, float], first: int, last: int) -> list[float]:
+    """For each day ``first..last``: its quarter's quota / the quarter's length in days
+    (worked out once per quarter: every rep snapshot reads 90 days of them)."""
+    shares: list[float] = []
+    day = first
+    while day <= last:
         year, quarter = quarter_of(day)
         start, end = quarter_span(year, quarter)
-        yield quotas.get(period_name(year, quarter), 0.0) / (end - start + 1)
+        until = min(end, last)
+        shares += repeat(quotas.get(period_name(year, quarter), 0.0) / (end - start + 1),
+                         until - day + 1)
+        day = until + 1
+    return shares
 
 
 # ------------------------------------------------------------------------ business days

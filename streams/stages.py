@@ -778,7 +778,10 @@ class RepStage(_Roster):
                 last_note_day: Mapping[str, int] | None = None) -> RepFigures:
         """The rep's numerators and denominators at ``clock.now`` (``last_note_day``:
         as for ``kpis``)."""
-        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, last_note_day))
+        return self._figures(state, k.raw_figures(
+            state, k.ReadContext(clock.now // DAY_US, last_note_day)))
+
+    def _figures(self, state: RepState, raw: k.Raw) -> RepFigures:
         return RepFigures({n: (float(a), None if b is None else float(b))
                            for n, (a, b) in raw.items()},
                           k.stalled_high_value(state, self.policy.high_value_amount))
@@ -793,7 +796,10 @@ class RepStage(_Roster):
         entries). The two agree on every account the rep is active on: it is
         subscribed to each (same events, same 89-day cut), and a subscriber is sent
         every new last day."""
-        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US, last_note_day))
+        return self._judge(k.raw_figures(
+            state, k.ReadContext(clock.now // DAY_US, last_note_day)), team)
+
+    def _judge(self, raw: k.Raw, team: str) -> dict[str, KpiValue]:
         return k.judge_figures(raw, lambda name: self.policy.band(name, team))
 
     def snapshot(self, state: RepState, rep_id: str, team: str, clock: Clock
@@ -801,11 +807,12 @@ class RepStage(_Roster):
         """KPIs, the alert transitions (hysteresis state kept in ``state``) and the
         figures for the team."""
         self.prune(state, clock)
-        kpis = self.kpis(state, team, clock)
+        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US))  # read once for both
+        kpis = self._judge(raw, team)
         alerts = _observe(self.policy, state.alerts, Scope.REP, rep_id, team, kpis, clock)
         now = from_micros(clock.now)
         snap = KpiSnapshot(scope=Scope.REP, id=rep_id, team=team, stream_time=now, kpis=kpis)
-        return state, snap, alerts, self.figures(state, clock)
+        return state, snap, alerts, self._figures(state, raw)
 
     def recent_violations(self, state: RepState) -> list[Violation]:
         """The rep's last ≤ 50 violations, newest first (none older than 30 days)."""

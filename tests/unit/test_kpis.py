@@ -290,6 +290,23 @@ def test_quota_span_and_quarters() -> None:
     assert b.business_days_between(0, 7) == 5
 
 
+@given(st.integers(19_000, 21_000), st.integers(0, 400),
+       st.dictionaries(st.sampled_from(["2022-Q4", "2023-Q1", "2023-Q2", "2023-Q3", "2023-Q4"]),
+                       st.floats(0, 1e7)))
+def test_daily_shares_and_counts_are_their_per_day_definitions(first: int, days: int,
+                                                                quotas: dict[str, float]) -> None:
+    last = first + days - 1
+    per_day = [quotas.get(b.period_name(*b.quarter_of(d)), 0.0)
+               / (b.quarter_span(*b.quarter_of(d))[1] - b.quarter_span(*b.quarter_of(d))[0] + 1)
+               for d in range(first, last + 1)]
+    assert b.daily_shares(quotas, first, last) == per_day
+    counters: b.Counters = {}
+    for d in range(first - 3, last + 4, 2):
+        b.bump(counters, d, d % 3, 3)
+    assert b.count(counters, first, last, 1, 3) == sum(
+        counters.get(d * 3 + 1, 0) for d in range(first, last + 1))
+
+
 def test_a_rep_state_stored_with_open_deals_one_by_one_is_summed_when_decoded() -> None:
     f = EventFactory()
     events = [f.deal(f.t(-1, seconds=-i), f"d{i}", account=f"a{i % 2}", amount=1000.0 + i,
