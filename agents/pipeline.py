@@ -23,6 +23,7 @@ from agents.metrics import IngestCounters
 from agents.outbox import Outbox
 from agents.partition_clock import PartitionTime, judge, reassigned, watermark
 from agents.roster import RosterView, roster_entry
+from agents.sent_digests import SentDigests
 from agents.settings import Settings
 from agents.snapshot_latency import SnapshotLatency
 from agents.snapshot_schedule import SnapshotSchedule
@@ -117,7 +118,7 @@ class Pipeline:
         self.teams = self._states("teams", TeamState, self.by_team, track_changes=True)
         self.account_due = DueIndex(self.accounts, self.account_stage.next_due)
         self.decision_due = DueIndex(self.decisions, self.decision_stage.next_due)
-        self._sent: dict[str, bytes] = {}  # last snapshot sent per key: emit on change only
+        self._sent = SentDigests()  # snapshots: emit on change only
         self._topics = {topic.get_topic_name(): topic for topic in (
             self.by_account, self.by_deal, self.by_rep, self.by_team, self.violations)}
         self._stage_names = {topic.get_topic_name(): stage for topic, stage in (
@@ -586,10 +587,9 @@ class Pipeline:
     async def _send_snapshot(self, key: str, snapshot: KpiSnapshot) -> bool:
         """Send a snapshot when it differs from the last one sent for ``key``."""
         value = encode(snapshot)
-        if self._sent.get(key) == value:
+        if not self._sent.changed(key, value):
             self.latency.unchanged(key)
             return False
-        self._sent[key] = value
         await self.snapshots.send(key=key.encode(), value=value)
         self.latency.published(key)
         return True
