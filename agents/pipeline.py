@@ -508,7 +508,7 @@ class Pipeline:
         partition = tick.message.partition
         due = self.rep_schedule.due(partition, clock.now, self.reps.take_dirty(partition),
                                     lambda: self.reps.keys_in(partition))
-        turn = TimeSlice()  # a full pass takes about a millisecond a rep
+        turn = TimeSlice()  # a full pass reads every rep's KPIs (about 80 µs each)
         for rep_id in due:
             await turn.check()
             entry = self.reps.entry(rep_id)
