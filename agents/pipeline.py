@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 import faust
@@ -61,12 +62,22 @@ from streams.stages import (
 
 _clock_encoder = msgspec.msgpack.Encoder()
 _partitioner = DefaultPartitioner()
+PARTITION_CACHE_KEYS = 1 << 14  # recent keys whose partition is kept (about 4 MB)
 _clock_decoder = msgspec.msgpack.Decoder(PartitionTime)
 CLOCK_REFRESH_SECONDS = 0.5  # how stale other workers' partition times may be (W only lags)
 # Changelog records Faust holds per table while rebuilding state before it applies them
 # (its default 1,000): a rep's record runs to 100 KB, so 1,000 of them were ~110 MB.
 RECOVERY_BUFFER_RECORDS = 100
 DECISION_EVENTS = (DiscountGranted, ApprovalRequested, ApprovalDecided)
+
+
+@lru_cache(maxsize=PARTITION_CACHE_KEYS)
+def partition_of_key(key: bytes, count: int) -> int:
+    """The partition of ``count`` that the producer's partitioner gives ``key``. Its
+    murmur2 is pure Python (about 4 µs a key) and runs for every message sent, mostly
+    for keys sent recently (a rep's, a deal's), so recent keys are remembered."""
+    partitions = list(range(count))
+    return int(_partitioner(key, partitions, partitions))
 
 
 class Pipeline:
@@ -106,7 +117,6 @@ class Pipeline:
         self._wall_now: int | None = None
         self._last_now, self._last_moved = 0, time.monotonic()
         self._rep_team: dict[str, str] = {}
-        self._partition_lists: dict[int, list[int]] = {}
         self.account_stage = AccountStage(policy, self.roster)
         self.decision_stage = DecisionStage(policy, self.roster)
         self.rep_stage = RepStage(policy, self.roster)
@@ -184,10 +194,7 @@ class Pipeline:
         over the consumer's metadata (the producer's lacks a topic until the first send
         to it, and /metrics reads stored keys before that, agents/producer_metadata.py)."""
         count = self.app.consumer.topic_partitions(topic_name) or self.settings.topic_partitions
-        partitions = self._partition_lists.get(count)
-        if partitions is None:  # built once: this runs for every message sent
-            partitions = self._partition_lists[count] = list(range(count))
-        return int(_partitioner(key, partitions, partitions))
+        return partition_of_key(key, count)
 
     # ------------------------------------------------------------------ stream time
 
