@@ -288,9 +288,14 @@ def throughput_rows(total: int, spans: dict[str, Span]) -> list[Row]:
                "quix": (1.0, ">= 1x Quix Streams")}
     for name, (wanted, label) in targets.items():
         if name in per_s:
-            rows.append(Row(f"product ÷ {names[name].split(' ', 1)[1]}",
+            rows.append(Row(f"product ÷ {_without_letter(names[name])}",
                             ratio(mine, per_s[name]), label, mine / per_s[name] >= wanted))
     return rows + cpu_rows(total, spans, names)
+
+
+def _without_letter(name: str) -> str:
+    """A contender's name without its "(a)"-style letter."""
+    return name.split(" ", 1)[1]
 
 
 def cpu_rows(total: int, spans: dict[str, Span], names: dict[str, str]) -> list[Row]:
@@ -302,7 +307,7 @@ def cpu_rows(total: int, spans: dict[str, Span], names: dict[str, str]) -> list[
                 f"{v:,.0f} ({1e6 / v:,.0f} µs of CPU per event)") for n, v in per_cpu.items()]
     mine = per_cpu.get("product")
     if mine is not None:
-        rows += [Row(f"product ÷ {names[n].split(' ', 1)[1]}, per CPU second",
+        rows += [Row(f"product ÷ {_without_letter(names[n])}, per CPU second",
                      ratio(mine, v)) for n, v in per_cpu.items() if n != "product"]
     return rows
 

@@ -778,8 +778,12 @@ class RepStage(_Roster):
                 last_note_day: Mapping[str, int] | None = None) -> RepFigures:
         """The rep's numerators and denominators at ``clock.now`` (``last_note_day``:
         as for ``kpis``)."""
-        return self._figures(state, k.raw_figures(
-            state, k.ReadContext(clock.now // DAY_US, last_note_day)))
+        return self._figures(state, self._raw(state, clock, last_note_day))
+
+    @staticmethod
+    def _raw(state: RepState, clock: Clock,
+             last_note_day: Mapping[str, int] | None = None) -> k.Raw:
+        return k.raw_figures(state, k.ReadContext(clock.now // DAY_US, last_note_day))
 
     def _figures(self, state: RepState, raw: k.Raw) -> RepFigures:
         return RepFigures({n: (float(a), None if b is None else float(b))
@@ -796,8 +800,7 @@ class RepStage(_Roster):
         entries). The two agree on every account the rep is active on: it is
         subscribed to each (same events, same 89-day cut), and a subscriber is sent
         every new last day."""
-        return self._judge(k.raw_figures(
-            state, k.ReadContext(clock.now // DAY_US, last_note_day)), team)
+        return self._judge(self._raw(state, clock, last_note_day), team)
 
     def _judge(self, raw: k.Raw, team: str) -> dict[str, KpiValue]:
         return k.judge_figures(raw, lambda name: self.policy.band(name, team))
@@ -807,7 +810,7 @@ class RepStage(_Roster):
         """KPIs, the alert transitions (hysteresis state kept in ``state``) and the
         figures for the team."""
         self.prune(state, clock)
-        raw = k.raw_figures(state, k.ReadContext(clock.now // DAY_US))  # read once for both
+        raw = self._raw(state, clock)  # read once for both
         kpis = self._judge(raw, team)
         alerts = _observe(self.policy, state.alerts, Scope.REP, rep_id, team, kpis, clock)
         now = from_micros(clock.now)
