@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
-from agents import topics
+from agents import faust_sensors, topics
 from agents.consumer_lag import REFRESH_SECONDS, ConsumerLag
 from agents.dead_letters import dead_letter_headers
 from agents.fetch_wait import fetch_wait
@@ -78,7 +77,7 @@ class Latitude:
         if settings.store == "rocksdb":
             block_cache = share_block_cache(settings)
             self.registry.register(StoreMemory(lambda: self.app.tables.items(), block_cache))
-        setup_prometheus_sensors(self.app, registry=self.registry, name_prefix="latitude_faust")
+        faust_sensors.install(self.app, self.registry, "latitude_faust")
         self.registry.register(IngestCollector(self.counters))
         self._prefix_len = len(settings.topic_prefix)
         self.inputs = self.app.topic(
