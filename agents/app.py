@@ -21,7 +21,7 @@ from agents.settings import Settings
 from agents.snapshot_latency import SnapshotLatency
 from agents.stale_acks import count_current_generation_acks_only
 from agents.store_memory import StoreMemory
-from agents.store_options import share_block_cache
+from agents.store_options import share_block_cache, write_without_wal
 from agents.web import register_views
 from schemas.decode import InvalidEvent, decode
 from schemas.errors import Reason
@@ -76,6 +76,7 @@ class Latitude:
             fetch_wait(self.app, settings.fetch_wait_seconds)
         if settings.store == "rocksdb":
             block_cache = share_block_cache(settings)
+            write_without_wal()
             self.registry.register(StoreMemory(lambda: self.app.tables.items(), block_cache))
         faust_sensors.install(self.app, self.registry, "latitude_faust")
         self.registry.register(IngestCollector(self.counters))

@@ -9,11 +9,19 @@ database (``LATITUDE_ROCKSDB_WRITE_BUFFER_MB``, two each): RocksDB's WriteBuffer
 flushes only the database being written to, and only once its memtable holds half the
 bound, so with dozens of small databases it bounded nothing (measured: 16 databases
 kept ~2 MiB each under a 4 MiB bound).
+
+Writes skip RocksDB's write-ahead log, as Kafka Streams' stores do: the changelog is the
+log. A worker that did not stop cleanly rebuilds its tables from the changelogs
+(agents/local_state.py), and a clean close flushes the memtables. Without the log a
+database only ever loses its newest writes together with the changelog offset written
+after them (one database per table partition), so recovery replays them. The log cost
+a write() per put: 6.1-6.8 µs a put with it, 2.7-2.8 without (1.1 KB values).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import rocksdict
@@ -57,3 +65,21 @@ def share_block_cache(settings: Settings) -> Any:
     shared_as_options.__wrapped__ = as_options  # type: ignore[attr-defined]
     RocksDBOptions.as_options = shared_as_options  # type: ignore[method-assign]
     return cache
+
+
+def write_without_wal() -> None:
+    """Open every RocksDB database of this process (Faust's rocksdict driver) with its
+    writes skipping the write-ahead log (see the module docstring)."""
+    open_db: Callable[..., Any] = getattr(
+        RocksDBOptions.open, "__wrapped__", RocksDBOptions.open)
+
+    def open_without_wal(self: RocksDBOptions, path: Path, **kwargs: Any) -> Any:
+        db = open_db(self, path, **kwargs)
+        if self.use_rocksdict:
+            writes = rocksdict.WriteOptions()
+            writes.disable_wal = True
+            db.set_write_options(writes)
+        return db
+
+    open_without_wal.__wrapped__ = open_db  # type: ignore[attr-defined]
+    RocksDBOptions.open = open_without_wal  # type: ignore[method-assign]

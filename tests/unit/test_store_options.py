@@ -10,7 +10,7 @@ import pytest
 from faust.stores.rocksdb import RocksDBOptions
 
 from agents.settings import Settings
-from agents.store_options import MIB, rocksdb_options, share_block_cache
+from agents.store_options import MIB, rocksdb_options, share_block_cache, write_without_wal
 
 DATABASES = 16
 VALUE = bytes(range(256)) * 16  # 4 KiB
@@ -19,9 +19,44 @@ KEYS = 3 * MIB // len(VALUE)  # 3 MiB per database
 
 @pytest.fixture
 def restore_faust() -> Iterator[None]:
-    original = RocksDBOptions.as_options
+    as_options, open_db = RocksDBOptions.as_options, RocksDBOptions.open
     yield
-    RocksDBOptions.as_options = original  # type: ignore[method-assign]
+    RocksDBOptions.as_options = as_options  # type: ignore[method-assign]
+    RocksDBOptions.open = open_db  # type: ignore[method-assign]
+
+
+def wal_bytes(path: Path) -> int:
+    return sum(log.stat().st_size for log in path.glob("*.log"))
+
+
+def write_keys(db: object, count: int) -> None:
+    for i in range(count):
+        db[f"key-{i:08d}".encode()] = VALUE  # type: ignore[index]
+
+
+def test_writes_skip_the_write_ahead_log_and_survive_a_clean_close(
+    tmp_path: Path, restore_faust: None
+) -> None:
+    options = RocksDBOptions(**rocksdb_options(Settings()))
+    logged = options.open(tmp_path / "logged")
+    write_keys(logged, 100)
+    assert wal_bytes(tmp_path / "logged") >= 100 * len(VALUE)  # Faust's way: logged
+    logged.close()
+    write_without_wal()
+    db = options.open(tmp_path / "db")
+    write_keys(db, 100)
+    assert wal_bytes(tmp_path / "db") == 0
+    db.close()
+    reopened = options.open(tmp_path / "db")
+    assert all(reopened[f"key-{i:08d}".encode()] == VALUE for i in range(100))
+    reopened.close()
+
+
+def test_installing_the_write_options_again_wraps_faust_once(restore_faust: None) -> None:
+    original = RocksDBOptions.open
+    write_without_wal()
+    write_without_wal()
+    assert RocksDBOptions.open.__wrapped__ is original  # type: ignore[attr-defined]
 
 
 def test_every_database_reads_through_the_one_bounded_cache(
