@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import msgspec
+from faust.types import TP
 
 from agents.due_index import DueIndex
 from agents.keyed_state import POSITIONS, WHOLE_RECORD, Entry, KeyedState
@@ -21,27 +22,45 @@ class Counter(msgspec.Struct):
 
 
 class Changelog:
-    """Records what was sent, as (partition, key, value)."""
+    """A changelog topic and the producer sending to it: records what was sent, as
+    (partition, key, value), and acknowledges each send at once, at the next offset."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[int, str, bytes]] = []
 
-    async def send(self, *, key: str, value: bytes, partition: int, **_: Any) -> None:
-        self.sent.append((partition, key, value))
+    def get_topic_name(self) -> str:
+        return "changelog"
+
+    async def send(self, topic: str, key: bytes, value: bytes, *, partition: int,
+                   **_: Any) -> asyncio.Future[Any]:
+        self.sent.append((partition, key.decode(), value))
+        acknowledged = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(SimpleNamespace(offset=len(self.sent) - 1))
+        return acknowledged
+
+
+class Sensors:
+    def on_send_initiated(self, *_: Any, **__: Any) -> None:
+        return None
+
+    def on_send_completed(self, *_: Any) -> None:
+        pass
 
 
 class Table(dict[str, bytes]):
-    """A Faust table's parts that agents.table_writes uses: its store and changelog."""
-
-    key_serializer = value_serializer = "raw"
+    """A Faust table's parts that agents.table_writes uses: its store (which keeps the
+    changelog offset of its last acknowledged write per partition), its changelog and
+    its app's producer and sensors."""
 
     def __init__(self) -> None:
         super().__init__()
         self.data = self
         self.changelog_topic = Changelog()
+        self.app = SimpleNamespace(producer=self.changelog_topic, sensors=Sensors())
+        self.persisted: dict[TP, int] = {}
 
-    def _on_changelog_sent(self, fut: Any) -> None:
-        pass
+    def set_persisted_offset(self, tp: TP, offset: int) -> None:
+        self.persisted[tp] = offset
 
 
 def _entry(state: Counter, **fields: Any) -> Entry[Counter]:
@@ -76,6 +95,20 @@ def test_an_entry_round_trips_through_the_table_with_its_delivery_memory() -> No
     again = _states(table).entry("k")
     assert again == entry and _states(table).get("k") == Counter(3)
     assert table.changelog_topic.sent == [(0, "k", table["k"])]
+
+
+def test_the_changelog_offset_of_an_acknowledged_write_is_kept_in_the_store() -> None:
+    table = Table()
+    states = _states(table)
+
+    async def write_and_let_acknowledgements_run() -> None:
+        for partition, n in ((1, 1), (0, 2), (1, 3)):
+            states.put(f"k{n}", _entry(Counter(n), last=n), Record(partition))  # type: ignore[arg-type]
+            await states.flush()
+        await asyncio.sleep(0)  # one turn of the loop: the done callbacks run
+
+    asyncio.run(write_and_let_acknowledgements_run())
+    assert table.persisted == {TP("changelog", 1): 2, TP("changelog", 0): 1}
 
 
 def test_a_key_changed_by_several_records_of_a_batch_is_written_once_at_its_flush() -> None:
