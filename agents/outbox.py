@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-import faust
 import msgspec
 
+from agents.direct_send import DirectTopic
 from agents.keyed_state import Outgoing
 from agents.routing import Envelope, encoder
 
@@ -32,7 +32,7 @@ class Outbox:
 
     def __init__(
         self,
-        topics: Mapping[str, faust.TopicT],
+        topics: Mapping[str, DirectTopic],
         internal: set[str],
         partition_of: Callable[[str, bytes], int],
     ) -> None:

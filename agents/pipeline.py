@@ -18,6 +18,7 @@ from faust.types import TP
 
 from agents import routing, topics
 from agents.batches import consume
+from agents.direct_send import DirectTopic
 from agents.due_index import DueIndex
 from agents.keyed_state import Entry, KeyedState, Outgoing, Resends
 from agents.metrics import IngestCounters
@@ -129,8 +130,6 @@ class Pipeline:
         self.account_due = DueIndex(self.accounts, self.account_stage.next_due)
         self.decision_due = DueIndex(self.decisions, self.decision_stage.next_due)
         self._sent = SentDigests()  # snapshots: emit on change only
-        self._topics = {topic.get_topic_name(): topic for topic in (
-            self.by_account, self.by_deal, self.by_rep, self.by_team, self.violations)}
         self._stage_names = {topic.get_topic_name(): stage for topic, stage in (
             (self.by_account, "by-account"), (self.by_deal, "by-deal"),
             (self.by_rep, "by-rep"), (self.by_team, "by-team"))}
@@ -138,7 +137,11 @@ class Pipeline:
         self._by_account_name = self.by_account.get_topic_name()
         self._by_deal_name = self.by_deal.get_topic_name()
         self._by_team_name = self.by_team.get_topic_name()
-        self._violations_name = self.violations.get_topic_name()
+        self._violations_name = self.violations.name
+        # Where the pipeline sends: straight to the producer (agents/direct_send.py).
+        self._topics = {name: DirectTopic(app, name) for name in (
+            self._by_account_name, self._by_deal_name, self._by_rep_name, self._by_team_name,
+            self._violations_name)}
         self._tick_now: dict[int, int] = {}  # team partition -> stream time of its last pass
         self.rep_schedule = SnapshotSchedule(settings.full_snapshot_seconds, time.monotonic)
         keyed_stages = {self._by_account_name, self._by_deal_name, self._by_rep_name}
@@ -163,10 +166,8 @@ class Pipeline:
             partitions=self.settings.topic_partitions,
         )
 
-    def _output_topic(self, name: str) -> faust.TopicT:
-        return self.app.topic(
-            self.settings.topic(name), key_serializer="raw", value_serializer="raw"
-        )
+    def _output_topic(self, name: str) -> DirectTopic:
+        return DirectTopic(self.app, self.settings.topic(name))
 
     def _table(self, name: str, *, global_: bool = False) -> Any:
         factory = self.app.GlobalTable if global_ else self.app.Table

@@ -12,25 +12,21 @@ Agents consume in batches (``stream.take_events``) and write each changed key on
 batch, after its events were taken: Faust's "current event", which files a local write
 under its partition, is then set here from the event the write is for.
 
-The changelog record goes straight to the producer, not through Faust's ``Topic.send``:
-its future message, serializer dispatch and publish callback were about 7 % of the
-event loop at paced rates, for a record already in bytes. What they did for a
-changelog record is kept: the sensors hear of the send, and once it is acknowledged
-its offset is recorded in the local store (``Collection._on_changelog_sent``).
+The changelog record goes straight to the producer (agents/direct_send.py); once it is
+acknowledged its offset is recorded in the local store, as Faust's
+``Collection._on_changelog_sent`` does.
 """
 
 from __future__ import annotations
 
-import logging
 import weakref
-from asyncio import Future
 from functools import partial
 from typing import Any
 
 from faust.streams import _current_event
 from faust.types import TP, EventT
 
-log = logging.getLogger(__name__)
+from agents.direct_send import send
 
 
 async def write(table: Any, key: str, value: bytes, event: EventT) -> None:
@@ -43,26 +39,10 @@ async def write(table: Any, key: str, value: bytes, event: EventT) -> None:
         table.data[key] = value
     finally:
         _current_event.reset(token)
-    app = table.app
-    producer = app.producer
     topic = table.changelog_topic.get_topic_name()
-    encoded_key = key.encode()
-    state = app.sensors.on_send_initiated(producer, topic, message=None,
-                                          keysize=len(encoded_key), valsize=len(value))
-    sent = await producer.send(topic, encoded_key, value, partition=partition,
-                               timestamp=None, headers=None)
-    sent.add_done_callback(partial(_on_changelog_sent, table, TP(topic, partition), state))
+    await send(table.app, topic, value, key=key.encode(), partition=partition,
+               on_delivered=partial(_persisted, table.data, TP(topic, partition)))
 
 
-def _on_changelog_sent(table: Any, tp: TP, state: Any, sent: Future[Any]) -> None:
-    app = table.app
-    if sent.cancelled():  # the producer is stopping: nothing was acknowledged
-        return
-    error = sent.exception()
-    if error is not None:
-        log.error("changelog record for %s not delivered: %r", tp, error)
-        app.sensors.on_send_error(app.producer, error, state)
-        return
-    metadata = sent.result()
-    app.sensors.on_send_completed(app.producer, state, metadata)
-    table.data.set_persisted_offset(tp, metadata.offset)
+def _persisted(store: Any, tp: TP, metadata: Any) -> None:
+    store.set_persisted_offset(tp, metadata.offset)
