@@ -34,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-reps", type=int, default=10_000,
                         help="reps the open deals belong to (default 10,000, whatever the "
                         "corpus has: the memory target's sizing)")
-    parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--latency-seconds", type=float, default=30.0,
+                        help="timed part of each latency run (paced input)")
+    parser.add_argument("--latency-warmup-seconds", type=float, default=10.0,
+                        help="paced input before the timed part, not timed")
     parser.add_argument("--profile-seconds", type=float, default=60.0,
                         help="py-spy sampling of the worker during its throughput run (0: off)")
     parser.add_argument("--timeout", type=float, default=1800.0,
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             events=events, reps=args.reps or max(10, events // 100),
             open_deals=args.open_deals or events, memory_reps=args.memory_reps,
             latency_seconds=args.latency_seconds,
+            latency_warmup_seconds=args.latency_warmup_seconds,
             timeout=args.timeout, profile_seconds=args.profile_seconds, work_dir=Path(work),
             bootstrap=bootstrap_from_env(dict(os.environ)), only=only,
         )

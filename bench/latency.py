@@ -106,9 +106,9 @@ def violation_event_id(raw: bytes) -> str | None:
 
 def measure(bootstrap: str, prefix: str, violations_topic: str,
             events: list[dict[str, Any]], records: list[Record], rate: float,
-            timeout: float) -> list[float]:
-    """Latencies in seconds of the timed events among ``events`` (``records`` their
-    Kafka records), produced at ``rate`` per second."""
+            timeout: float) -> dict[str, float]:
+    """Latency in seconds of each timed event among ``events`` (``records`` their Kafka
+    records) whose violation arrived, by event id, produced at ``rate`` per second."""
     timed = timed_event_ids(events)
     watch = ViolationWatch(bootstrap, violations_topic, violation_event_id)
     try:
@@ -120,4 +120,4 @@ def measure(bootstrap: str, prefix: str, violations_topic: str,
             time.sleep(0.1)
     finally:
         watch.close()
-    return [watch.arrived[e] - sent[e] for e in timed if e in watch.arrived]
+    return {e: watch.arrived[e] - sent[e] for e in timed if e in watch.arrived}

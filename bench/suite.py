@@ -46,6 +46,10 @@ class Options:
     # Parts to run (raw, product, naive, quix, latency); None: all, and the product's
     # memory and recovery phases too (with a subset: only the parts named).
     only: frozenset[str] | None = None
+    # Paced input before the timed part. In the first seconds the worker lags (at
+    # 1,500 events/s: up to 1 s in the first 9 s, under 300 ms after); stream time has
+    # just jumped from the corpus's to the phase's.
+    latency_warmup_seconds: float = 10.0
 
     def runs(self, part: str) -> bool:
         if self.only is None or part in self.only:
@@ -225,16 +229,23 @@ def latency_row(bootstrap: str, settings: Any, options: Options, pace: float,
     ``live``: event time keeps pace with the wall clock, as in production. Otherwise the
     stream's 90 days of event time pass within the phase, so a second of it carries
     about three days of time-driven work (stall clocks, day roll-overs with a snapshot
-    of every rep, pruning) that a live worker spreads over those three days."""
-    count = max(200, int(pace * options.latency_seconds))
+    of every rep, pruning) that a live worker spreads over those three days.
+
+    The first ``latency_warmup_seconds`` of input are paced the same but not timed (their
+    maximum is reported beside the figures)."""
+    warmup = int(pace * options.latency_warmup_seconds)
+    count = warmup + max(200, int(pace * options.latency_seconds))
     start = START + dt.timedelta(days=LATENCY_DAY if live else LATENCY_DAY + 1)
     events = Stream(count, 2, reps=options.reps, start=start,
                     tag="live" if live else "lat").events(count, roster=False)
     if live:
         events = at_live_pace(events, start, pace)
-    seconds = latency.measure(bootstrap, settings.topic_prefix, settings.topic(VIOLATIONS),
+    arrived = latency.measure(bootstrap, settings.topic_prefix, settings.topic(VIOLATIONS),
                               events, to_records(events), pace, options.timeout)
-    expected = len(latency.timed_event_ids(events))
+    timed = latency.timed_event_ids(events[warmup:])
+    seconds = [arrived[e] for e in timed if e in arrived]
+    warming = [arrived[e] for e in latency.timed_event_ids(events[:warmup]) if e in arrived]
+    expected = len(timed)
     regime, how = (("live", "event time at wall-clock pace") if live
                    else ("replay", "90 days of event time within the phase"))
     name = f"latency produced → violation at {pace:,.0f} events/s (½ max), {regime}: {how}"
@@ -243,8 +254,10 @@ def latency_row(bootstrap: str, settings: Any, options: Options, pace: float,
     p50, p99, top = (percentile(seconds, q) * 1000 for q in (50, 99, 100))
     results.say(f"latency ({regime}) at {pace:,.0f} events/s: "
                 f"{len(seconds)} of {expected} violations")
+    warmed = (f"; the {options.latency_warmup_seconds:.0f} s of warm-up before: max "
+              f"{max(warming) * 1000:.0f} ms" if warming else "")
     return Row(name, f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {top:.0f} ms "
-                     f"({len(seconds)}/{expected} timed)", "p99 < 250 ms", p99 < 250)
+                     f"({len(seconds)}/{expected} timed{warmed})", "p99 < 250 ms", p99 < 250)
 
 
 def memory_rows(bootstrap: str, settings: Any, options: Options, progress: GroupProgress,
