@@ -17,6 +17,7 @@ import bisect
 import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from faust.sensors.monitor import Monitor
@@ -151,20 +152,17 @@ def _by_tp(offsets: Any) -> dict[tuple[str, ...], float]:
     return {(tp.topic, str(tp.partition)): offset for tp, offset in offsets.items()}
 
 
-def _counter(name: str, documentation: str, values: dict[tuple[str, ...], float],
-             labels: Sequence[str] = ()) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, documentation, labels=labels)
+def _family(kind: type[CounterMetricFamily | GaugeMetricFamily], name: str,
+            documentation: str, values: dict[tuple[str, ...], float],
+            labels: Sequence[str] = ()) -> Metric:
+    family = kind(name, documentation, labels=labels)
     for label_values, value in values.items():
         family.add_metric(label_values, value)
     return family
 
 
-def _gauge(name: str, documentation: str, values: dict[tuple[str, ...], float],
-           labels: Sequence[str] = ()) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, documentation, labels=labels)
-    for label_values, value in values.items():
-        family.add_metric(label_values, value)
-    return family
+_counter = partial(_family, CounterMetricFamily)
+_gauge = partial(_family, GaugeMetricFamily)
 
 
 def record_sensors(registry: CollectorRegistry, prefix: str,
