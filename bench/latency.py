@@ -7,7 +7,9 @@ discount is applied, whatever the roster says, so the wait is the pipeline's alo
 The paced producer and the watcher use librdkafka (confluent-kafka), not kafka-python:
 they share the worker's two cores, and kafka-python, sending one record at a time and
 polling every few milliseconds, took 68 % of a core at 1,000 events/s (confluent-kafka
-about 17 %), leaving the worker short of CPU at paces it sustains alone.
+about 17 %), leaving the worker short of CPU at paces it sustains alone. It is imported
+where used: it comes with the bench extra, and the test suite imports this module
+without it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.three_kpis import POLICY
 from simulator.feed import Record
@@ -39,6 +40,8 @@ class ViolationWatch:
 
     def __init__(self, bootstrap: str, topic: str,
                  event_id_of: Callable[[bytes], str | None]) -> None:
+        from confluent_kafka import Consumer, TopicPartition  # the bench extra (see above)
+
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watch",
                                   "enable.auto.commit": False, "fetch.wait.max.ms": 10})
         partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -75,6 +78,8 @@ def produce_paced(bootstrap: str, prefix: str, records: list[tuple[str, Record]]
                   rate: float) -> dict[str, float]:
     """Send ``(event_id, record)`` pairs at ``rate`` per second, one at a time (no
     batching delay); returns when each event id was first sent (monotonic clock)."""
+    from confluent_kafka import Producer  # the bench extra (see above)
+
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
     sent: dict[str, float] = {}
     started = time.monotonic()
