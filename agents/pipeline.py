@@ -140,8 +140,8 @@ class Pipeline:
         self._violations_name = self.violations.name
         # Where the pipeline sends: straight to the producer (agents/direct_send.py).
         self._topics = {name: DirectTopic(app, name) for name in (
-            self._by_account_name, self._by_deal_name, self._by_rep_name, self._by_team_name,
-            self._violations_name)}
+            self._by_account_name, self._by_deal_name, self._by_rep_name, self._by_team_name)}
+        self._topics[self._violations_name] = self.violations
         self._tick_now: dict[int, int] = {}  # team partition -> stream time of its last pass
         self.rep_schedule = SnapshotSchedule(settings.full_snapshot_seconds, time.monotonic)
         keyed_stages = {self._by_account_name, self._by_deal_name, self._by_rep_name}
