@@ -143,7 +143,8 @@ class Pipeline:
             self._by_account_name, self._by_deal_name, self._by_rep_name, self._by_team_name)}
         self._topics[self._violations_name] = self.violations
         self._tick_now: dict[int, int] = {}  # team partition -> stream time of its last pass
-        self.rep_schedule = SnapshotSchedule(settings.full_snapshot_seconds, time.monotonic)
+        self.rep_schedule = SnapshotSchedule(
+            settings.full_snapshot_seconds, settings.snapshot_budget, time.monotonic)
         keyed_stages = {self._by_account_name, self._by_deal_name, self._by_rep_name}
         self.ingest_outbox, self.account_outbox, self.decision_outbox = (
             Outbox(self._topics, keyed_stages, self._partition) for _ in range(3))
@@ -514,11 +515,15 @@ class Pipeline:
 
     async def _rep_snapshots(self, tick: faust.EventT, clock: Clock) -> None:
         partition = tick.message.partition
+        if not self.rep_schedule.ready(partition):
+            return  # its changed reps stay marked for the next pass
         due = self.rep_schedule.due(partition, clock.now, self.reps.take_dirty(partition),
                                     lambda: self.reps.keys_in(partition))
         turn = TimeSlice()  # a full pass reads every rep's KPIs (about 80 µs each)
+        spent = 0.0  # the pass's own time, not the other agents' between its turns
         for rep_id in due:
             await turn.check()
+            started = time.perf_counter()
             entry = self.reps.entry(rep_id)
             if entry is None:
                 continue
@@ -536,6 +541,8 @@ class Pipeline:
                 self._rep_team[rep_id] = team
                 self._send_figures(team, rep_id, figures, clock)
             await self.send_alerts(alerts)
+            spent += time.perf_counter() - started
+        self.rep_schedule.spent(partition, spent)
         # What the loop stored is no change to snapshot again (no rep event ran meanwhile:
         # this agent is the only one that changes reps).
         self.reps.take_dirty(partition)

@@ -42,6 +42,9 @@ class Settings:
     # Every rep re-evaluated at most this often when stream time enters a new day
     # (agents/snapshot_schedule.py); changed reps each snapshot interval.
     full_snapshot_seconds: float = 30.0
+    # Most of the worker's time rep snapshot passes may take (agents/snapshot_schedule.py):
+    # past it, a partition's next pass waits and gathers more changes per rep.
+    snapshot_budget: float = 0.1
     # Agents take records in batches of at most batch_max, waiting at most
     # batch_seconds for one to fill: each key a batch changes is written once, and a
     # batch's messages to a stage partition travel as one record. At 250 events/s
@@ -112,6 +115,11 @@ class Settings:
         if self.full_snapshot_seconds < 0:
             raise SettingsError(
                 f"{ENV_PREFIX}FULL_SNAPSHOT_SECONDS: must be 0 or more (e.g. 30)"
+            )
+        if not 0 < self.snapshot_budget <= 1:
+            raise SettingsError(
+                f"{ENV_PREFIX}SNAPSHOT_BUDGET: {self.snapshot_budget} is not a share of the "
+                "worker's time (more than 0, at most 1; e.g. 0.1)"
             )
         if self.aggregate_batch_seconds <= 0:
             raise SettingsError(

@@ -13,24 +13,45 @@ So a tick takes the reps changed since the last one and those with an alert clea
 every rep of the partition when stream time entered a new day, at most once per
 ``full_seconds`` of wall time (a backfill crosses days each tick; an unchanged rep's
 snapshot then lags by up to that, with values as of an earlier day).
+
+A pass also waits for its share of the worker's time: at 10,000 reps a backfill
+changed about 6,000 reps per 2 s tick, and snapshotting them (KPI reads, encoding,
+sending, the team's figures) took 447 µs of CPU per input event against 262-319 µs
+with a 10 s interval. After each pass the partition's next one waits until the latest
+passes of every partition, together, are at most ``budget`` of the wall time since. A
+live worker with few changes still passes every tick; a busy one coalesces more changes
+per rep into each snapshot, which a compacted topic would have dropped anyway.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 from streams.clock import DAY_US
 
 
 class SnapshotSchedule:
-    """Per partition: the day and wall time of its last full pass, and its reps with an
-    alert clearing."""
+    """Per partition: the day and wall time of its last full pass, its reps with an
+    alert clearing, and the time its last pass took."""
 
-    def __init__(self, full_seconds: float, wall: Callable[[], float]) -> None:
+    def __init__(self, full_seconds: float, budget: float, wall: Callable[[], float]) -> None:
         self._full_seconds = full_seconds
         self._wall = wall
+        self._budget = budget
         self._full: dict[int, tuple[int, float]] = {}
         self._clearing: dict[int, set[str]] = {}
+        self._spent: dict[int, float] = {}  # partition -> seconds its last pass took
+        self._next: dict[int, float] = {}  # partition -> wall time its next pass may start
+
+    def ready(self, partition: int) -> bool:
+        """Whether a pass of ``partition`` may run now (else its changes wait)."""
+        return self._wall() >= self._next.get(partition, -math.inf)
+
+    def spent(self, partition: int, seconds: float) -> None:
+        """Note the time a pass of ``partition`` just took, ending now."""
+        self._spent[partition] = seconds
+        self._next[partition] = self._wall() + sum(self._spent.values()) / self._budget
 
     def due(
         self, partition: int, now: int, changed: set[str], every: Callable[[], Iterable[str]]
@@ -56,3 +77,5 @@ class SnapshotSchedule:
         """On an assignment: each partition's next tick is a full pass."""
         self._full.clear()
         self._clearing.clear()
+        self._spent.clear()
+        self._next.clear()

@@ -29,6 +29,13 @@ def test_a_batch_that_could_never_be_taken_is_refused(name: str, value: str) -> 
         Settings.load({f"LATITUDE_{name}": value})
 
 
+@pytest.mark.parametrize("value", ["0", "-0.1", "1.5"])
+def test_a_snapshot_budget_that_is_not_a_share_of_time_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match=f"LATITUDE_SNAPSHOT_BUDGET: {float(value)} is not a share"):
+        Settings.load({"LATITUDE_SNAPSHOT_BUDGET": value})
+    assert Settings.load({"LATITUDE_SNAPSHOT_BUDGET": "1"}).snapshot_budget == 1
+
+
 @pytest.mark.parametrize("name", ["ROCKSDB_WRITE_BUFFER_MB", "ROCKSDB_BLOCK_CACHE_MB"])
 def test_a_rocksdb_memory_bound_below_one_mib_is_refused(name: str) -> None:
     with pytest.raises(SettingsError, match=f"LATITUDE_{name}: must be at least 1"):
