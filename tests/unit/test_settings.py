@@ -31,7 +31,8 @@ def test_a_batch_that_could_never_be_taken_is_refused(name: str, value: str) -> 
 
 @pytest.mark.parametrize("value", ["0", "-0.1", "1.5"])
 def test_a_snapshot_budget_that_is_not_a_share_of_time_is_refused(value: str) -> None:
-    with pytest.raises(SettingsError, match=f"LATITUDE_SNAPSHOT_BUDGET: {float(value)} is not a share"):
+    refused = f"LATITUDE_SNAPSHOT_BUDGET: {float(value)} is not a share"
+    with pytest.raises(SettingsError, match=refused):
         Settings.load({"LATITUDE_SNAPSHOT_BUDGET": value})
     assert Settings.load({"LATITUDE_SNAPSHOT_BUDGET": "1"}).snapshot_budget == 1
 
