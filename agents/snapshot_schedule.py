@@ -14,13 +14,14 @@ every rep of the partition when stream time entered a new day, at most once per
 ``full_seconds`` of wall time (a backfill crosses days each tick; an unchanged rep's
 snapshot then lags by up to that, with values as of an earlier day).
 
-A pass also waits for its share of the worker's time: at 10,000 reps a backfill
-changed about 6,000 reps per 2 s tick, and snapshotting them (KPI reads, encoding,
-sending, the team's figures) took 447 µs of CPU per input event against 262-319 µs
-with a 10 s interval. After each pass the partition's next one waits until the latest
-passes of every partition, together, are at most ``budget`` of the wall time since. A
-live worker with few changes still passes every tick; a busy one coalesces more changes
-per rep into each snapshot, which a compacted topic would have dropped anyway.
+A pass also waits for its share of the worker's time: at 10,000 reps and 3,000 events/s
+of backfill, a 2 s tick's events touch thousands of distinct reps (about 4,500 expected
+of 6,000 events), and with a pass every tick the worker took 447-496 µs of CPU per input
+event, against 262 µs with a 10 s interval (README, Benchmarks). After each pass the
+partition's next one waits until the latest passes of every partition, together, are at
+most ``budget`` of the wall time since. A live worker with few changes still passes
+every tick; a busy one coalesces more changes per rep into each snapshot, which a
+compacted topic would have dropped anyway.
 """
 
 from __future__ import annotations
