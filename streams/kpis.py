@@ -54,15 +54,39 @@ class Quota(msgspec.Struct, frozen=True, array_like=True, gc=False):
 
 
 class AccountMark(msgspec.Struct, array_like=True, gc=False):
-    """What a rep knows of one account, for hygiene: the last day it had an event on
-    it, its open deals there, and the account's last day with a qualifying note (sent
-    by the account stage). Days are days since the epoch; 0 is never. One entry per
-    account instead of one table per fact: a rep can work on thousands of accounts, and
-    the account ids were most of its stored state."""
+    """An account entry as stored before entries were packed (see ``RepState.marks``)."""
 
     active_day: int = 0
     open_deals: int = 0
     note_day: int = 0
+
+
+# What a rep knows of one account, for hygiene, packed in one int from the low bits up:
+# the last day it had an event on it, the account's last day with a qualifying note
+# (sent by the account stage), and its open deals there. Days are days since the epoch
+# (0 is never; decoding keeps events within years of now). A rep can work on thousands
+# of accounts and keeps every entry decoded: an entry as a struct took about 110 B (the
+# struct and its two day ints), packed it takes 32 B. A negative count of open deals
+# (a removal applied before its addition) survives the shifts: Python's ints are signed.
+DAY_BITS = 24
+DAY_MASK = (1 << DAY_BITS) - 1
+OPEN_SHIFT = 2 * DAY_BITS
+
+
+def active_day(packed: int) -> int:
+    return packed & DAY_MASK
+
+
+def note_day(packed: int) -> int:
+    return (packed >> DAY_BITS) & DAY_MASK
+
+
+def open_deals(packed: int) -> int:
+    return packed >> OPEN_SHIFT
+
+
+def packed_mark(active: int = 0, open_count: int = 0, noted: int = 0) -> int:
+    return active | noted << DAY_BITS | open_count << OPEN_SHIFT
 
 
 class RepState(msgspec.Struct, kw_only=True, gc=False):
@@ -71,7 +95,7 @@ class RepState(msgspec.Struct, kw_only=True, gc=False):
     counts: b.Counters = msgspec.field(default_factory=dict)
     utilisation: b.Terms = msgspec.field(default_factory=list)
     alignment: b.Terms = msgspec.field(default_factory=list)
-    accounts: dict[str, AccountMark] = msgspec.field(default_factory=dict)
+    marks: dict[str, int] = msgspec.field(default_factory=dict)  # account -> packed mark
     quotas: dict[str, Quota] = msgspec.field(default_factory=dict)
     # The open deals, summed: the deal stage sends the removal of each open item it
     # added, with the item, so what an item added is subtracted exactly.
@@ -82,12 +106,18 @@ class RepState(msgspec.Struct, kw_only=True, gc=False):
     closes: dict[str, Close] = msgspec.field(default_factory=dict)
     pushes: dict[str, Push] = msgspec.field(default_factory=dict)
     # Earlier formats, folded into the fields above as a stored state is decoded, so an
-    # upgrade keeps them: open deals one by one (0.1.0), and a table per account fact.
+    # upgrade keeps them: open deals one by one (0.1.0), a table per account fact, and
+    # account entries as structs.
     open_deals: dict[str, OpenDeal] = msgspec.field(default_factory=dict)
     activity: dict[str, int] = msgspec.field(default_factory=dict)  # account -> last day
     open_accounts: dict[str, int] = msgspec.field(default_factory=dict)  # -> open deals
+    accounts: dict[str, AccountMark] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.accounts:
+            self.marks.update((account_id, packed_mark(m.active_day, m.open_deals, m.note_day))
+                              for account_id, m in self.accounts.items())
+            self.accounts = {}
         if self.open_deals:
             for deal in self.open_deals.values():
                 _open(self, deal, 1)
@@ -98,7 +128,7 @@ class RepState(msgspec.Struct, kw_only=True, gc=False):
             self.activity = {}
         if self.open_accounts:
             for account_id, count in self.open_accounts.items():
-                mark(self, account_id).open_deals += count
+                count_open(self, account_id, count)
             self.open_accounts = {}
 
 
@@ -118,7 +148,7 @@ def apply_delta(rep: RepState, delta: DealDelta) -> None:
 
 
 def _open(rep: RepState, deal: OpenDeal, sign: int) -> None:
-    mark(rep, deal.account_id).open_deals += sign
+    count_open(rep, deal.account_id, sign)
     if deal.close_day is not None:
         day = rep.pipeline.setdefault(deal.close_day, [])
         b.add_exact(day, sign * deal.amount)
@@ -147,26 +177,23 @@ def _put(table: dict[str, T], key: str, item: T, sign: int) -> None:
         table.pop(key, None)
 
 
-def mark(rep: RepState, account_id: str) -> AccountMark:
-    """The rep's entry for ``account_id``, made empty when it has none."""
-    found = rep.accounts.get(account_id)
-    if found is None:
-        found = rep.accounts[account_id] = AccountMark()
-    return found
+def count_open(rep: RepState, account_id: str, change: int) -> None:
+    """``change`` more open deals on ``account_id``."""
+    rep.marks[account_id] = rep.marks.get(account_id, 0) + (change << OPEN_SHIFT)
 
 
 def touch(rep: RepState, account_id: str, day: int) -> None:
     """The rep had an event on ``account_id`` on ``day`` (keeps the account active)."""
-    found = mark(rep, account_id)
-    if found.active_day < day:
-        found.active_day = day
+    found = rep.marks.get(account_id, 0)
+    if found & DAY_MASK < day:
+        rep.marks[account_id] = found - (found & DAY_MASK) + day
 
 
 def note(rep: RepState, account_id: str, day: int) -> None:
     """``account_id`` had a qualifying note (by anyone) on ``day``."""
-    found = mark(rep, account_id)
-    if found.note_day < day:
-        found.note_day = day
+    found = rep.marks.get(account_id, 0)
+    if note_day(found) < day:
+        rep.marks[account_id] = found + ((day - note_day(found)) << DAY_BITS)
 
 
 def set_quota(rep: RepState, period: str, quota: Quota) -> None:
@@ -221,9 +248,9 @@ def prune_rep(rep: RepState, today: int) -> None:
     b.prune_terms(rep.alignment, min(month, quarter_start))
     if today % 56 < 14:  # accounts are many and read with a day filter: prune less often
         first, week = today - 89, today - 6
-        for account in [a for a, m in rep.accounts.items()
-                        if m.active_day < first and not m.open_deals and m.note_day < week]:
-            del rep.accounts[account]
+        for account in [a for a, m in rep.marks.items()
+                        if active_day(m) < first and not open_deals(m) and note_day(m) < week]:
+            del rep.marks[account]
     for day in [d for d in rep.pipeline if d < today]:
         del rep.pipeline[day]
     for key in [k for k, p in rep.pushes.items() if p.day < month]:
@@ -274,10 +301,10 @@ def raw_figures(rep: RepState, ctx: ReadContext) -> Raw:
 def _hygiene(rep: RepState, ctx: ReadContext) -> tuple[float, float]:
     first, week, note_days = ctx.today - 89, ctx.today - 6, ctx.last_note_day
     active = noted = 0
-    for account_id, found in rep.accounts.items():
-        if found.open_deals or found.active_day >= first:
+    for account_id, found in rep.marks.items():
+        if found >> OPEN_SHIFT or found & DAY_MASK >= first:
             active += 1
-            day = found.note_day if note_days is None else note_days.get(account_id, 0)
+            day = note_day(found) if note_days is None else note_days.get(account_id, 0)
             noted += day >= week
     return noted, active
 

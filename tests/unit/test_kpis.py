@@ -16,7 +16,15 @@ from schemas.events import DealKind, Stage
 from schemas.outputs import KpiValue, Status
 from streams import buckets as b
 from streams.engine import Engine
-from streams.kpis import AccountMark, judge, status_of
+from streams.kpis import (
+    AccountMark,
+    active_day,
+    judge,
+    note_day,
+    open_deals,
+    packed_mark,
+    status_of,
+)
 from streams.policy_model import Band, Direction, default_policy
 from tests.strategies import EventFactory
 
@@ -133,7 +141,7 @@ def test_a_rep_keeps_open_deals_as_sums_not_one_entry_per_deal() -> None:
                      ecd=dt.date(2026, 4, 1 + i % 2)) for i in range(2000)]
     engine = run(events)
     state = engine.rep_state["r1"]
-    assert sorted((a, m.open_deals) for a, m in state.accounts.items()) == [
+    assert sorted((a, open_deals(m)) for a, m in state.marks.items()) == [
         ("a0", 667), ("a1", 667), ("a2", 666)]
     assert len(state.pipeline) == 2 and all(len(p) <= 3 for p in state.pipeline.values())
     assert len(msgspec.msgpack.encode(state)) < 1_000
@@ -145,7 +153,7 @@ def test_a_rep_keeps_open_deals_as_sums_not_one_entry_per_deal() -> None:
                                     amount=0.1 * i, ecd=dt.date(2026, 4, 1 + i % 2))
                              for i in range(2000))])
     left = engine.rep_state["r1"]
-    assert [m.open_deals for m in left.accounts.values()] == [0, 0, 0]
+    assert [open_deals(m) for m in left.marks.values()] == [0, 0, 0]
     assert (left.pipeline, left.stalled, left.stalled_value) == ({}, {}, [])
     assert kpi(engine, "pipeline_coverage", "r2").numerator == value.numerator
 
@@ -315,12 +323,12 @@ def test_a_rep_state_stored_with_open_deals_one_by_one_is_summed_when_decoded() 
     summed = engine.rep_state["r1"]
     old_format = msgspec.msgpack.encode({  # what 0.1.0 stored: no sums, the deals
         "counts": summed.counts,
-        "activity": {a: m.active_day for a, m in summed.accounts.items()},
+        "activity": {a: active_day(m) for a, m in summed.marks.items()},
         "open_deals": {s.deal_id: s.deal.open.item  # type: ignore[union-attr]
                        for s in engine.decision_state.values()}})
     decoded = msgspec.msgpack.decode(old_format, type=type(summed))
-    assert (decoded.accounts, decoded.pipeline, decoded.open_deals, decoded.activity) == (
-        summed.accounts, summed.pipeline, {}, {})
+    assert (decoded.marks, decoded.pipeline, decoded.open_deals, decoded.activity) == (
+        summed.marks, summed.pipeline, {}, {})
 
 
 def test_a_rep_state_stored_with_a_table_per_account_fact_is_merged_when_decoded() -> None:
@@ -333,15 +341,41 @@ def test_a_rep_state_stored_with_a_table_per_account_fact_is_merged_when_decoded
     today = engine._clock().now // 86_400_000_000
     old_format = msgspec.msgpack.encode({  # before one entry per account
         "counts": summed.counts,
-        "activity": {a: m.active_day for a, m in summed.accounts.items()},
-        "open_accounts": {a: m.open_deals for a, m in summed.accounts.items() if m.open_deals},
+        "activity": {a: active_day(m) for a, m in summed.marks.items()},
+        "open_accounts": {a: open_deals(m) for a, m in summed.marks.items() if open_deals(m)},
         "note_days": {"a1": today - 1}})
     decoded = msgspec.msgpack.decode(old_format, type=type(summed))
-    assert decoded.accounts == {"a1": AccountMark(today, 2, today - 1),
-                                "a2": AccountMark(today, 0, 0)}
+    assert decoded.marks == {"a1": packed_mark(today, 2, today - 1), "a2": packed_mark(today)}
     assert (decoded.activity, decoded.open_accounts, decoded.note_days) == ({}, {}, {})
     hygiene = engine.rep_stage.kpis(decoded, "amer", engine._clock())["crm_hygiene"]
     assert (hygiene.numerator, hygiene.denominator) == (1, 2)
+
+
+def test_a_rep_state_stored_with_account_entries_as_structs_is_packed_when_decoded() -> None:
+    f = EventFactory()
+    events = [f.deal(f.t(-3), "d1", account="a1"), f.deal(f.t(-2), "d2", account="a1"),
+              f.survey(f.t(-1), "r1", 80, account="a2"),
+              f.note(f.t(-1), "r1", "Walked the CFO through the rollout plan.", account="a1")]
+    engine = run(events)
+    packed = engine.rep_state["r1"]
+    today = engine._clock().now // 86_400_000_000
+    old_format = msgspec.msgpack.encode({  # before the entries were packed in an int
+        "counts": packed.counts,
+        "accounts": {"a1": AccountMark(today, 2, today - 1), "a2": AccountMark(today, 0, 0)}})
+    decoded = msgspec.msgpack.decode(old_format, type=type(packed))
+    assert decoded.marks == {"a1": packed_mark(today, 2, today - 1), "a2": packed_mark(today)}
+    assert decoded.accounts == {}
+    hygiene = engine.rep_stage.kpis(decoded, "amer", engine._clock())["crm_hygiene"]
+    assert (hygiene.numerator, hygiene.denominator) == (1, 2)
+
+
+@pytest.mark.parametrize(("active", "count", "noted"), [
+    (0, 0, 0), (20_425, 1, 20_424), (20_425, -1, 0), ((1 << 24) - 1, 3, (1 << 24) - 1),
+    (7, -(1 << 20), 9)])
+def test_an_account_entry_unpacks_to_what_was_packed(active: int, count: int, noted: int,
+                                                     ) -> None:
+    packed = packed_mark(active, count, noted)
+    assert (active_day(packed), open_deals(packed), note_day(packed)) == (active, count, noted)
 
 
 AMOUNTS = st.lists(st.floats(min_value=0, max_value=1e12, allow_subnormal=True), max_size=40)
