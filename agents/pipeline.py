@@ -122,11 +122,13 @@ class Pipeline:
         self.decision_stage = DecisionStage(policy, self.roster)
         self.rep_stage = RepStage(policy, self.roster)
         self.team_stage = TeamStage(policy)
-        self.accounts = self._states("accounts", AccountState, self.by_account)
-        self.decisions = self._states("decisions", DecisionState, self.by_deal)
+        cached, per_rep = settings.state_cache_keys, settings.rep_cache_keys
+        self.accounts = self._states("accounts", AccountState, self.by_account, cached)
+        self.decisions = self._states("decisions", DecisionState, self.by_deal, cached)
         # Reps and teams are snapshotted key by key each interval: few keys, indexed.
-        self.reps = self._states("reps", RepState, self.by_rep, track_changes=True)
-        self.teams = self._states("teams", TeamState, self.by_team, track_changes=True)
+        self.reps = self._states("reps", RepState, self.by_rep, per_rep, track_changes=True)
+        self.teams = self._states("teams", TeamState, self.by_team, per_rep,
+                                  track_changes=True)
         self.account_due = DueIndex(self.accounts, self.account_stage.next_due)
         self.decision_due = DueIndex(self.decisions, self.decision_stage.next_due)
         self._sent = SentDigests()  # snapshots: emit on change only
@@ -181,15 +183,15 @@ class Pipeline:
             recovery_buffer_size=RECOVERY_BUFFER_RECORDS,
         )
 
-    def _states(self, name: str, state_type: type, topic: faust.TopicT, *,
+    def _states(self, name: str, state_type: type, topic: faust.TopicT, cache_keys: int, *,
                 track_changes: bool = False) -> KeyedState[Any]:
         topic_name = topic.get_topic_name()
 
         def partition_of(key: str) -> int:
             return self._partition(topic_name, key.encode())
 
-        return KeyedState(self._table(name), state_type, partition_of,
-                          self.settings.state_cache_keys, track_changes)
+        return KeyedState(self._table(name), state_type, partition_of, cache_keys,
+                          track_changes)
 
     def _partition(self, topic_name: str, key: bytes) -> int:
         """The partition of ``topic_name`` that owns ``key``: the producer's partitioner

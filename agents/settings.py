@@ -61,9 +61,12 @@ class Settings:
     # input then costs a fetch per window, not per trickle of records; 0: Faust's own
     # fetches, answered with the first record.
     fetch_wait_seconds: float = 0.025
-    # Decoded states each stage keeps in memory (least recently used dropped first);
-    # every state is in the local store and its changelog whatever this is.
-    state_cache_keys: int = 10_000
+    # Decoded states kept in memory (least recently used dropped first); every state is
+    # in the local store and its changelog whatever these are. The deal and account
+    # stages have a key per deal or account, most of them idle for days, so caching
+    # many buys little; the rep and team stages read every rep at each snapshot.
+    state_cache_keys: int = 2_000
+    rep_cache_keys: int = 10_000
     # RocksDB memory (agents/store_options.py): memtable size per database, and one
     # block cache shared by every database of the worker.
     rocksdb_write_buffer_mb: int = 4
@@ -127,8 +130,9 @@ class Settings:
             )
         if self.fetch_wait_seconds < 0:
             raise SettingsError(f"{ENV_PREFIX}FETCH_WAIT_SECONDS: must be 0 or more (e.g. 0.025)")
-        if self.state_cache_keys < 1:
-            raise SettingsError(f"{ENV_PREFIX}STATE_CACHE_KEYS: must be at least 1")
+        for name in ("state_cache_keys", "rep_cache_keys"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()}: must be at least 1")
         for name in ("rocksdb_write_buffer_mb", "rocksdb_block_cache_mb"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()}: must be at least 1 (MiB)")

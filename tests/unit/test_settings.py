@@ -43,6 +43,13 @@ def test_a_rocksdb_memory_bound_below_one_mib_is_refused(name: str) -> None:
         Settings.load({f"LATITUDE_{name}": "0"})
 
 
+@pytest.mark.parametrize("name", ["STATE_CACHE_KEYS", "REP_CACHE_KEYS"])
+def test_a_state_cache_of_no_keys_is_refused(name: str) -> None:
+    with pytest.raises(SettingsError, match=f"LATITUDE_{name}: must be at least 1"):
+        Settings.load({f"LATITUDE_{name}": "0"})
+    assert getattr(Settings.load({f"LATITUDE_{name}": "3"}), name.lower()) == 3
+
+
 def test_the_memory_bounds_reach_faust() -> None:
     options = rocksdb_options(Settings.load(
         {"LATITUDE_ROCKSDB_WRITE_BUFFER_MB": "16", "LATITUDE_ROCKSDB_BLOCK_CACHE_MB": "8"}))
