@@ -12,7 +12,9 @@ members' raw numerators and denominators (never their ratios).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+import sys
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NamedTuple, TypeVar
 
 import msgspec
@@ -355,18 +357,53 @@ def _revenue(rep: RepState, today: int) -> Raw:
     }
 
 
-def team_figures(members: Iterable[Raw]) -> Raw:
-    """Team raw figures: members' numerators and denominators summed."""
-    parts = list(members)
+# The figures a team sums, in the order packed figures hold them (new names go last:
+# figures packed before them read as 0 with no denominator).
+SUMMED = tuple(name for name in (*REP_KPIS, CYCLE_PRIOR) if name != "sales_cycle_yoy_change")
+
+
+def pack_figures(raw: Raw) -> bytes:
+    """A rep's raw figures as little-endian doubles, numerator then denominator of each
+    name in SUMMED (NaN: no denominator). A team keeps every member's figures: as a dict
+    of tuples of floats they took about 2.4 KB a rep, packed about 300 B."""
+    values = array("d")
+    for name in SUMMED:
+        numerator, denominator = raw.get(name, (0.0, None))
+        values.append(numerator)
+        values.append(math.nan if denominator is None else denominator)
+    return _little_endian(values).tobytes()
+
+
+def unpack_figures(packed: bytes) -> Raw:
+    """The raw figures ``pack_figures`` packed."""
+    return dict(zip(SUMMED, _pairs(packed), strict=False)) | {
+        name: (0.0, None) for name in SUMMED[len(packed) // 16:]}
+
+
+def team_figures(members: Iterable[bytes]) -> Raw:
+    """Team raw figures from its members' packed figures: numerators and denominators
+    summed (no denominator when no member has one)."""
+    parts = [list(_pairs(packed)) for packed in members]
     out: Raw = {}
-    for name in (*REP_KPIS, CYCLE_PRIOR):
-        if name == "sales_cycle_yoy_change":
-            continue
-        nums = [p[name][0] for p in parts]
-        dens = [p[name][1] for p in parts]
-        out[name] = (math.fsum(nums), None if dens[0] is None else math.fsum(dens))  # type: ignore[arg-type]
+    for index, name in enumerate(SUMMED):
+        pairs = [p[index] for p in parts if index < len(p)]
+        dens = [den for _, den in pairs if den is not None]
+        out[name] = (math.fsum(num for num, _ in pairs), math.fsum(dens) if dens else None)
     out["qualified_leads"] = (out["qualified_leads"][0], len(parts))
     return out
+
+
+def _pairs(packed: bytes) -> Iterator[tuple[float, float | None]]:
+    values = _little_endian(array("d", packed))
+    for index in range(0, len(values) - 1, 2):
+        denominator = values[index + 1]
+        yield values[index], None if math.isnan(denominator) else denominator
+
+
+def _little_endian(values: array[float]) -> array[float]:
+    if sys.byteorder == "big":
+        values.byteswap()  # stored and sent little-endian, read on either
+    return values
 
 
 def judge_figures(raw: Raw, band_of: Callable[[str], Band]) -> dict[str, KpiValue]:

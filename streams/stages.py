@@ -603,11 +603,26 @@ class AccountStage(_Roster):
 
 
 class RepFigures(msgspec.Struct, frozen=True, array_like=True, gc=False):
-    """A rep's numerators and denominators at a stream time (summed for its team), and
-    its stalled high-value deals per stage (the team's clusters)."""
+    """A rep's numerators and denominators at a stream time (summed for its team),
+    packed (``kpis.pack_figures``), and its stalled high-value deals per stage (the
+    team's clusters). Figures sent or stored as a dict, before they were packed, are
+    packed as they are decoded."""
 
-    raw: dict[str, tuple[float, float | None]]
+    packed: bytes | dict[str, tuple[float, float | None]]
     stalled_high_value: dict[str, int]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.packed, dict):
+            msgspec.structs.force_setattr(self, "packed", k.pack_figures(self.packed))
+
+    @classmethod
+    def of(cls, raw: k.Raw, stalled_high_value: dict[str, int]) -> RepFigures:
+        return cls(k.pack_figures(raw), stalled_high_value)
+
+    @property
+    def raw(self) -> k.Raw:
+        assert isinstance(self.packed, bytes)  # packed by __post_init__
+        return k.unpack_figures(self.packed)
 
 
 class RepState(k.RepState, kw_only=True, gc=False):
@@ -786,9 +801,7 @@ class RepStage(_Roster):
         return k.raw_figures(state, k.ReadContext(clock.now // DAY_US, last_note_day))
 
     def _figures(self, state: RepState, raw: k.Raw) -> RepFigures:
-        return RepFigures({n: (float(a), None if b is None else float(b))
-                           for n, (a, b) in raw.items()},
-                          k.stalled_high_value(state, self.policy.high_value_amount))
+        return RepFigures.of(raw, k.stalled_high_value(state, self.policy.high_value_amount))
 
     def kpis(self, state: RepState, team: str, clock: Clock,
              last_note_day: Mapping[str, int] | None = None) -> dict[str, KpiValue]:
@@ -874,7 +887,7 @@ class TeamStage:
         members = list(state.members.values())
         if not members:
             return {}
-        raw = k.team_figures(m.raw for m in members)  # type: ignore[misc]
+        raw = k.team_figures(m.packed for m in members)  # type: ignore[misc]
         band_of = self._band_of(team)
         out = k.judge_figures(raw, band_of)
         per_stage: dict[str, int] = {}

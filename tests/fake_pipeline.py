@@ -58,7 +58,7 @@ class FullFigures:
                                              "critical_violations_7d", "violations_30d"}
                       else 10.0) for name in k.REP_KPIS}
         raw[k.CYCLE_PRIOR] = (40.0, 10.0)
-        return RepFigures(raw, {"negotiation": 3})
+        return RepFigures.of(raw, {"negotiation": 3})
 
 
 def rep_with(*items: object) -> RepState:

@@ -17,15 +17,20 @@ from schemas.outputs import KpiValue, Status
 from streams import buckets as b
 from streams.engine import Engine
 from streams.kpis import (
+    SUMMED,
     AccountMark,
     active_day,
     judge,
     note_day,
     open_deals,
+    pack_figures,
     packed_mark,
     status_of,
+    team_figures,
+    unpack_figures,
 )
 from streams.policy_model import Band, Direction, default_policy
+from streams.stages import RepFigures
 from tests.strategies import EventFactory
 
 POLICY = default_policy()
@@ -276,6 +281,32 @@ def test_team_figures_are_summed_over_its_current_reps() -> None:
     assert engine.team_kpis("amer")["qualified_leads"].denominator == 3
     assert engine.team_kpis("emea") == {}
     assert engine.teams() == ["amer"]
+
+
+def test_figures_unpack_to_what_was_packed_and_old_dicts_are_packed_when_decoded() -> None:
+    f = EventFactory()
+    engine = run([f.discount(f.t(-1), "r1", 5.0), f.lead(f.t(-1), "r1"),
+                  f.deal(f.t(-2), "d1", amount=1234.5)])
+    state = engine.rep_state["r1"]
+    raw = engine.rep_stage._raw(state, engine._clock())
+    figures = engine.rep_stage.figures(state, engine._clock())
+    expected = {name: (float(num), None if den is None else float(den))
+                for name, (num, den) in raw.items() if name in SUMMED}
+    assert figures.raw == expected and figures.raw["stalled_deals"][1] is None
+    old = msgspec.msgpack.encode([expected, {"proposal": 2}])  # sent before packing
+    decoded = msgspec.msgpack.decode(old, type=RepFigures)
+    assert decoded == figures.__class__(figures.packed, {"proposal": 2})
+    assert unpack_figures(figures.packed[:-32]) == expected | {  # an older, shorter list
+        SUMMED[-2]: (0.0, None), SUMMED[-1]: (0.0, None)}
+
+
+def test_team_figures_sum_what_members_have() -> None:
+    one = pack_figures({"autonomy_level": (3, 4), "stalled_deals": (2, None)})
+    two = pack_figures({"autonomy_level": (1, 2), "stalled_deals": (5, None)})
+    team = team_figures([one, two[:16]])  # the second packed when autonomy came first
+    assert team["autonomy_level"] == (4.0, 6.0) and team["stalled_deals"] == (2.0, None)
+    assert team_figures([one, two])["stalled_deals"] == (7.0, None)
+    assert team_figures([one, two])["qualified_leads"] == (0.0, 2)
 
 
 def test_team_overrides_of_targets() -> None:
