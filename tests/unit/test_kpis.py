@@ -30,7 +30,7 @@ from streams.kpis import (
     unpack_figures,
 )
 from streams.policy_model import Band, Direction, default_policy
-from streams.stages import RepFigures
+from streams.stages import RepFigures, RepState
 from tests.strategies import EventFactory
 
 POLICY = default_policy()
@@ -362,14 +362,24 @@ def test_a_rep_state_stored_with_open_deals_one_by_one_is_summed_when_decoded() 
         summed.marks, summed.pipeline, {}, {})
 
 
-def test_a_rep_state_stored_with_a_table_per_account_fact_is_merged_when_decoded() -> None:
+def _two_accounts_one_noted() -> tuple[Engine, int]:
+    """A rep active on two accounts (two open deals on a1), and the day of T."""
     f = EventFactory()
     events = [f.deal(f.t(-3), "d1", account="a1"), f.deal(f.t(-2), "d2", account="a1"),
               f.survey(f.t(-1), "r1", 80, account="a2"),
               f.note(f.t(-1), "r1", "Walked the CFO through the rollout plan.", account="a1")]
     engine = run(events)
+    return engine, engine._clock().now // 86_400_000_000
+
+
+def _hygiene(engine: Engine, state: RepState) -> tuple[float, float | None]:
+    value = engine.rep_stage.kpis(state, "amer", engine._clock())["crm_hygiene"]
+    return value.numerator, value.denominator
+
+
+def test_a_rep_state_stored_with_a_table_per_account_fact_is_merged_when_decoded() -> None:
+    engine, today = _two_accounts_one_noted()
     summed = engine.rep_state["r1"]
-    today = engine._clock().now // 86_400_000_000
     old_format = msgspec.msgpack.encode({  # before one entry per account
         "counts": summed.counts,
         "activity": {a: active_day(m) for a, m in summed.marks.items()},
@@ -378,26 +388,19 @@ def test_a_rep_state_stored_with_a_table_per_account_fact_is_merged_when_decoded
     decoded = msgspec.msgpack.decode(old_format, type=type(summed))
     assert decoded.marks == {"a1": packed_mark(today, 2, today - 1), "a2": packed_mark(today)}
     assert (decoded.activity, decoded.open_accounts, decoded.note_days) == ({}, {}, {})
-    hygiene = engine.rep_stage.kpis(decoded, "amer", engine._clock())["crm_hygiene"]
-    assert (hygiene.numerator, hygiene.denominator) == (1, 2)
+    assert _hygiene(engine, decoded) == (1, 2)
 
 
 def test_a_rep_state_stored_with_account_entries_as_structs_is_packed_when_decoded() -> None:
-    f = EventFactory()
-    events = [f.deal(f.t(-3), "d1", account="a1"), f.deal(f.t(-2), "d2", account="a1"),
-              f.survey(f.t(-1), "r1", 80, account="a2"),
-              f.note(f.t(-1), "r1", "Walked the CFO through the rollout plan.", account="a1")]
-    engine = run(events)
+    engine, today = _two_accounts_one_noted()
     packed = engine.rep_state["r1"]
-    today = engine._clock().now // 86_400_000_000
     old_format = msgspec.msgpack.encode({  # before the entries were packed in an int
         "counts": packed.counts,
         "accounts": {"a1": AccountMark(today, 2, today - 1), "a2": AccountMark(today, 0, 0)}})
     decoded = msgspec.msgpack.decode(old_format, type=type(packed))
     assert decoded.marks == {"a1": packed_mark(today, 2, today - 1), "a2": packed_mark(today)}
     assert decoded.accounts == {}
-    hygiene = engine.rep_stage.kpis(decoded, "amer", engine._clock())["crm_hygiene"]
-    assert (hygiene.numerator, hygiene.denominator) == (1, 2)
+    assert _hygiene(engine, decoded) == (1, 2)
 
 
 @pytest.mark.parametrize(("active", "count", "noted"), [
