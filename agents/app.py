@@ -66,6 +66,7 @@ class Latitude:
             producer_compression_type=(None if settings.producer_compression == "none"
                                        else settings.producer_compression),
             autodiscover=False,
+            consumer_max_fetch_size=settings.consumer_max_fetch_kb * 1024,
         )
         keep_queued_records_on_resume(self.app.flow_control)
         track_topics_on_send()

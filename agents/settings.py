@@ -61,6 +61,11 @@ class Settings:
     # input then costs a fetch per window, not per trickle of records; 0: Faust's own
     # fetches, answered with the first record.
     fetch_wait_seconds: float = 0.025
+    # Most bytes one fetch returns per partition (Kafka's max.partition.fetch.bytes,
+    # Faust's consumer_max_fetch_size): the consumer buffers up to this much for every
+    # partition it holds while the agents are busy: in a backfill, a large part of the
+    # worker's peak above its resident memory (README, "Memory").
+    consumer_max_fetch_kb: int = 1024
     # Decoded states kept in memory (least recently used dropped first); every state is
     # in the local store and its changelog whatever these are. The deal and account
     # stages have a key per deal or account, most of them idle for days, so caching
@@ -130,7 +135,7 @@ class Settings:
             )
         if self.fetch_wait_seconds < 0:
             raise SettingsError(f"{ENV_PREFIX}FETCH_WAIT_SECONDS: must be 0 or more (e.g. 0.025)")
-        for name in ("state_cache_keys", "rep_cache_keys"):
+        for name in ("state_cache_keys", "rep_cache_keys", "consumer_max_fetch_kb"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()}: must be at least 1")
         for name in ("rocksdb_write_buffer_mb", "rocksdb_block_cache_mb"):

@@ -43,8 +43,8 @@ def test_a_rocksdb_memory_bound_below_one_mib_is_refused(name: str) -> None:
         Settings.load({f"LATITUDE_{name}": "0"})
 
 
-@pytest.mark.parametrize("name", ["STATE_CACHE_KEYS", "REP_CACHE_KEYS"])
-def test_a_state_cache_of_no_keys_is_refused(name: str) -> None:
+@pytest.mark.parametrize("name", ["STATE_CACHE_KEYS", "REP_CACHE_KEYS", "CONSUMER_MAX_FETCH_KB"])
+def test_a_cache_or_fetch_bound_of_zero_is_refused(name: str) -> None:
     with pytest.raises(SettingsError, match=f"LATITUDE_{name}: must be at least 1"):
         Settings.load({f"LATITUDE_{name}": "0"})
     assert getattr(Settings.load({f"LATITUDE_{name}": "3"}), name.lower()) == 3
@@ -77,3 +77,10 @@ def test_the_compression_reaches_the_producer(setting: str, faust_value: str | N
     settings = Settings.load({"LATITUDE_PRODUCER_COMPRESSION": setting, "LATITUDE_STORE": "memory"})
     app = Latitude(settings).app
     assert app.conf.producer_compression_type == faust_value
+
+
+def test_the_fetch_bound_reaches_the_consumer() -> None:
+    settings = Settings.load({"LATITUDE_CONSUMER_MAX_FETCH_KB": "256", "LATITUDE_STORE": "memory"})
+    assert Latitude(settings).app.conf.consumer_max_fetch_size == 256 * 1024
+    assert Latitude(Settings.load({"LATITUDE_STORE": "memory"})).app.conf.consumer_max_fetch_size \
+        == 1 << 20  # Faust's and Kafka's default
