@@ -383,10 +383,10 @@ def unpack_figures(packed: bytes) -> Raw:
 def team_figures(members: Iterable[bytes]) -> Raw:
     """Team raw figures from its members' packed figures: numerators and denominators
     summed (no denominator when no member has one)."""
-    parts = [list(_pairs(packed)) for packed in members]
+    parts = [unpack_figures(packed) for packed in members]
     out: Raw = {}
-    for index, name in enumerate(SUMMED):
-        pairs = [p[index] for p in parts if index < len(p)]
+    for name in SUMMED:
+        pairs = [p[name] for p in parts]
         dens = [den for _, den in pairs if den is not None]
         out[name] = (math.fsum(num for num, _ in pairs), math.fsum(dens) if dens else None)
     out["qualified_leads"] = (out["qualified_leads"][0], len(parts))
