@@ -23,7 +23,7 @@ from agents.due_index import DueIndex
 from agents.keyed_state import Entry, KeyedState, Outgoing, Resends
 from agents.metrics import IngestCounters
 from agents.outbox import Outbox
-from agents.partition_clock import PartitionTime, judge, reassigned, watermark
+from agents.partition_clock import PartitionTime, Watermark, judge, reassigned
 from agents.roster import RosterView, roster_entry
 from agents.sent_digests import SentDigests
 from agents.settings import Settings
@@ -108,10 +108,10 @@ class Pipeline:
         self._inputs = {settings.topic(name) for name in topics.INPUT_TOPICS}
         self._prefix_len = len(settings.topic_prefix)
         self._short: dict[str, str] = {}
-        self._owned: dict[str, PartitionTime] = {}  # input partitions this worker reads
+        # The input partitions this worker reads (owned) and the others' entries.
+        self._partition_times = Watermark(self.lateness, settings.idle_partition_seconds)
         self._unloaded: set[str] = set()  # owned, their stored entry not read yet
         self._clock_unwritten: dict[str, faust.EventT] = {}  # source -> last record
-        self._others: dict[str, PartitionTime] = {}
         self._others_read = 0.0
         self._input_partitions: set[str] | None = None
         self._resends: dict[tuple[str, int], Resends] = {}
@@ -209,15 +209,11 @@ class Pipeline:
         wall = time.time()
         if wall - self._others_read > CLOCK_REFRESH_SECONDS:
             self._others_read = wall
-            self._others = {
+            self._partition_times.others({
                 key.decode() if isinstance(key, bytes) else key: _clock_decoder.decode(raw)
                 for key, raw in self.clock.items()
-            }
-        entries = {**self._others, **self._owned}
-        expected = self._input_partitions
-        complete = expected is not None and expected <= entries.keys()
-        return watermark(entries.values(), complete, self.lateness,
-                         wall - self.settings.idle_partition_seconds, self._wall_now or 0)
+            })
+        return self._partition_times.clock(wall, self._wall_now or 0, self._input_partitions)
 
     def admit(self, record: faust.EventT, at: int, behind: bool) -> bool:
         """Judge input ``record``, event time ``at``, against its partition's own stream
@@ -228,14 +224,14 @@ class Pipeline:
         message = record.message
         source = f"{message.topic}:{message.partition}"
         offset = message.offset
-        known = self._owned.get(source)
+        known = self._partition_times.owned.get(source)
         if known is None or source in self._unloaded:
             self._unloaded.discard(source)
             stored = self.clock.get(source)
             known = reassigned(_clock_decoder.decode(stored) if stored is not None else None,
                                wall)
         late, latest = judge(known, offset, at, self.lateness, behind, wall)
-        self._owned[source] = latest
+        self._partition_times.own(source, latest)
         # Every caught-up record is written too: the entry then names the partition's
         # last record, which tells a restarted worker there is nothing left to wait for.
         if not behind or (latest.at, latest.hold, latest.behind, latest.late) != (
@@ -249,8 +245,9 @@ class Pipeline:
         kept since the last flush, each once, before the batch is acknowledged."""
         await self.ingest_outbox.flush()
         unwritten, self._clock_unwritten = self._clock_unwritten, {}
+        owned = self._partition_times.owned
         for source, record in unwritten.items():
-            await write(self.clock, source, _clock_encoder.encode(self._owned[source]), record)
+            await write(self.clock, source, _clock_encoder.encode(owned[source]), record)
 
     # ------------------------------------------------------------------ ingest routing
 
@@ -641,7 +638,7 @@ class Pipeline:
                 f"{name}:{partition}" for name, count in counts.items()
                 for partition in range(count or 0)
             }
-        for source, owned in list(self._owned.items()):
+        for source, owned in list(self._partition_times.owned.items()):
             if not owned.behind:
                 continue
             name, partition = source.rsplit(":", 1)
@@ -655,7 +652,7 @@ class Pipeline:
             stored = self.clock.get(source)
             last = _clock_decoder.decode(stored).offset if stored is not None else -1
             if max(self._committed(tp), last + 1) >= highwater:
-                self._owned[source] = msgspec.structs.replace(owned, behind=False)
+                self._partition_times.own(source, msgspec.structs.replace(owned, behind=False))
 
     async def on_assigned(self, app: faust.App, assigned: set[Any], **_: Any) -> None:
         """Owned input partitions hold W at NEVER until their records (replayed or new)
@@ -672,7 +669,7 @@ class Pipeline:
         for tp in assigned:
             if tp.topic in self._inputs:
                 source = f"{tp.topic}:{tp.partition}"
-                self._owned[source] = PartitionTime(seen=wall)
+                self._partition_times.own(source, PartitionTime(seen=wall))
                 self._unloaded.add(source)
 
     async def on_revoked(self, app: faust.App, revoked: set[Any], **_: Any) -> None:
@@ -681,7 +678,7 @@ class Pipeline:
         for tp in revoked:
             by_topic.setdefault(tp.topic, set()).add(tp.partition)
             source = f"{tp.topic}:{tp.partition}"
-            self._owned.pop(source, None)
+            self._partition_times.disown(source)
             self._unloaded.discard(source)
             self._resends.pop((tp.topic, tp.partition), None)
         for topic, states, due in (
