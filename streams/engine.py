@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -21,6 +21,7 @@ from schemas import events as ev
 from schemas.outputs import KpiValue, Violation
 from streams import deals as d
 from streams.clock import DAY_US, Deduplicator, StreamTime, from_micros, span_micros, to_micros
+from streams.kpis import account_key
 from streams.notes import is_qualifying
 from streams.policy_model import Policy
 from streams.stages import (
@@ -60,30 +61,6 @@ class _Notes:
         self.times = {a: s.note_times for a, s in accounts.items() if s.note_times}
 
 
-class _LastNoteDays(Mapping[str, int]):
-    """Each account's last day with a qualifying note, read from the account states:
-    what the rep stage would have been sent as NoteDay (RepStage.kpis)."""
-
-    def __init__(self, accounts: dict[str, AccountState]) -> None:
-        self.accounts = accounts
-
-    def __getitem__(self, account_id: str) -> int:
-        state = self.accounts[account_id]
-        if state.last_day == d.NEVER:
-            raise KeyError(account_id)
-        return state.last_day
-
-    def get(self, account_id: str, default: Any = None) -> Any:  # the read path: no raise
-        state = self.accounts.get(account_id)
-        return default if state is None or state.last_day == d.NEVER else state.last_day
-
-    def __iter__(self) -> Iterator[str]:
-        return (a for a, state in self.accounts.items() if state.last_day != d.NEVER)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
 class Engine:
     """Incremental KPIs and guardrail violations over a stream of CRM events."""
 
@@ -93,7 +70,7 @@ class Engine:
         self.seen = Deduplicator()
         self.roster: dict[str, RosterEntry] = {}
         # One process holds every account: hygiene reads the accounts' last note days
-        # (_LastNoteDays) instead of a NoteDay copy per subscribed rep (~11 per account).
+        # (_note_days) instead of a NoteDay copy per subscribed rep (~11 per account).
         # Without subscribers, the account stage needs only qualifying notes and WonClose.
         self.account_stage = AccountStage(policy, self.roster, fan_out=False)
         self.decision_stage = DecisionStage(policy, self.roster)
@@ -102,7 +79,7 @@ class Engine:
         self.account_state: dict[str, AccountState] = {}
         self.decision_state: dict[str, DecisionState] = {}
         self.rep_state: dict[str, RepState] = {}
-        self._last_note_days = _LastNoteDays(self.account_state)
+        self._note_days: dict[bytes, int] = {}  # account_key -> AccountState.last_day
         self._due: list[tuple[int, str]] = []  # (due T, deal_id), a heap
         self._due_of: dict[str, int] = {}
         self._next_day = -(1 << 62)  # start of the next stream day (daily pruning)
@@ -169,6 +146,8 @@ class Engine:
                      out: list[Violation]) -> None:
         if is_qualifying(event.body, self._note_quality):  # others change only the rep
             self._account(event.account_id, event, at, True, out)
+            self._note_days[account_key(event.account_id)] = (
+                self.account_state[event.account_id].last_day)
             if event.deal_id is not None:
                 self._decision(event.deal_id, event, at, clock, True, out)
         self._rep_event(event, at, clock, out)
@@ -291,7 +270,7 @@ class Engine:
         if rep is None or self.clock.now is None:
             return {}
         return self.rep_stage.kpis(rep, self.team_of(rep_id), self._clock(),
-                                   self._last_note_days)
+                                   self._note_days)
 
     def team_kpis(self, team: str) -> dict[str, KpiValue]:
         """Every KPI of a team, from its current reps' summed figures ({} if no reps)."""
@@ -302,7 +281,7 @@ class Engine:
         state = TeamState()
         for rep_id in members:
             self.team_stage.update(state, rep_id, self.rep_stage.figures(
-                self.rep_state[rep_id], clock, self._last_note_days))
+                self.rep_state[rep_id], clock, self._note_days))
         return self.team_stage.kpis(state, team, clock)
 
     def reps(self) -> list[str]:

@@ -790,21 +790,21 @@ class RepStage(_Roster):
         state.recent = [v for v in state.recent if v.occurred_at >= cut]
 
     def figures(self, state: RepState, clock: Clock,
-                last_note_day: Mapping[str, int] | None = None) -> RepFigures:
+                last_note_day: Mapping[bytes, int] | None = None) -> RepFigures:
         """The rep's numerators and denominators at ``clock.now`` (``last_note_day``:
         as for ``kpis``)."""
         return self._figures(state, self._raw(state, clock, last_note_day))
 
     @staticmethod
     def _raw(state: RepState, clock: Clock,
-             last_note_day: Mapping[str, int] | None = None) -> k.Raw:
+             last_note_day: Mapping[bytes, int] | None = None) -> k.Raw:
         return k.raw_figures(state, k.ReadContext(clock.now // DAY_US, last_note_day))
 
     def _figures(self, state: RepState, raw: k.Raw) -> RepFigures:
         return RepFigures.of(raw, k.stalled_high_value(state, self.policy.high_value_amount))
 
     def kpis(self, state: RepState, team: str, clock: Clock,
-             last_note_day: Mapping[str, int] | None = None) -> dict[str, KpiValue]:
+             last_note_day: Mapping[bytes, int] | None = None) -> dict[str, KpiValue]:
         """Every KPI of the rep at ``clock.now`` with the bands of ``team``.
 
         ``last_note_day``: every account's last day with a qualifying note, from a

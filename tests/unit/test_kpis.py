@@ -19,14 +19,16 @@ from streams.engine import Engine
 from streams.kpis import (
     SUMMED,
     AccountMark,
-    active_day,
+    account_entries,
+    account_key,
+    count_open,
     judge,
-    note_day,
-    open_deals,
+    note,
     pack_figures,
-    packed_mark,
+    packed_days,
     status_of,
     team_figures,
+    touch,
     unpack_figures,
 )
 from streams.policy_model import Band, Direction, default_policy
@@ -140,14 +142,23 @@ def test_the_high_value_bar_is_read_from_the_policy_at_read_time() -> None:
     assert figures(state, engine._clock()).stalled_high_value == {}
 
 
+def _entries(state: RepState) -> dict[bytes, tuple[int, int, int]]:
+    """The rep's account entries: digest -> (last active day, open deals, last note day)."""
+    return {key: (active, count, noted) for key, active, count, noted in account_entries(state)}
+
+
+def _entry(state: RepState, account_id: str) -> tuple[int, int, int]:
+    return _entries(state)[account_key(account_id)]
+
+
 def test_a_rep_keeps_open_deals_as_sums_not_one_entry_per_deal() -> None:
     f = EventFactory()
     events = [f.deal(f.t(-1, seconds=-i), f"d{i}", account=f"a{i % 3}", amount=0.1 * i,
                      ecd=dt.date(2026, 4, 1 + i % 2)) for i in range(2000)]
     engine = run(events)
     state = engine.rep_state["r1"]
-    assert sorted((a, open_deals(m)) for a, m in state.marks.items()) == [
-        ("a0", 667), ("a1", 667), ("a2", 666)]
+    assert len(_entries(state)) == 3
+    assert [_entry(state, a)[1] for a in ("a0", "a1", "a2")] == [667, 667, 666]
     assert len(state.pipeline) == 2 and all(len(p) <= 3 for p in state.pipeline.values())
     assert len(msgspec.msgpack.encode(state)) < 1_000
     value = kpi(engine, "pipeline_coverage")
@@ -158,7 +169,7 @@ def test_a_rep_keeps_open_deals_as_sums_not_one_entry_per_deal() -> None:
                                     amount=0.1 * i, ecd=dt.date(2026, 4, 1 + i % 2))
                              for i in range(2000))])
     left = engine.rep_state["r1"]
-    assert [open_deals(m) for m in left.marks.values()] == [0, 0, 0]
+    assert [count for _, count, _ in _entries(left).values()] == [0, 0, 0]
     assert (left.pipeline, left.stalled, left.stalled_value) == ({}, {}, [])
     assert kpi(engine, "pipeline_coverage", "r2").numerator == value.numerator
 
@@ -354,12 +365,12 @@ def test_a_rep_state_stored_with_open_deals_one_by_one_is_summed_when_decoded() 
     summed = engine.rep_state["r1"]
     old_format = msgspec.msgpack.encode({  # what 0.1.0 stored: no sums, the deals
         "counts": summed.counts,
-        "activity": {a: active_day(m) for a, m in summed.marks.items()},
+        "activity": {a: _entry(summed, a)[0] for a in ("a0", "a1")},
         "open_deals": {s.deal_id: s.deal.open.item  # type: ignore[union-attr]
                        for s in engine.decision_state.values()}})
     decoded = msgspec.msgpack.decode(old_format, type=type(summed))
-    assert (decoded.marks, decoded.pipeline, decoded.open_deals, decoded.activity) == (
-        summed.marks, summed.pipeline, {}, {})
+    assert (_entries(decoded), decoded.pipeline, decoded.open_deals, decoded.activity) == (
+        _entries(summed), summed.pipeline, {}, {})
 
 
 def _two_accounts_one_noted() -> tuple[Engine, int]:
@@ -382,34 +393,59 @@ def test_a_rep_state_stored_with_a_table_per_account_fact_is_merged_when_decoded
     summed = engine.rep_state["r1"]
     old_format = msgspec.msgpack.encode({  # before one entry per account
         "counts": summed.counts,
-        "activity": {a: active_day(m) for a, m in summed.marks.items()},
-        "open_accounts": {a: open_deals(m) for a, m in summed.marks.items() if open_deals(m)},
+        "activity": {a: _entry(summed, a)[0] for a in ("a1", "a2")},
+        "open_accounts": {"a1": _entry(summed, "a1")[1]},
         "note_days": {"a1": today - 1}})
     decoded = msgspec.msgpack.decode(old_format, type=type(summed))
-    assert decoded.marks == {"a1": packed_mark(today, 2, today - 1), "a2": packed_mark(today)}
+    assert _entries(decoded) == {account_key("a1"): (today, 2, today - 1),
+                                 account_key("a2"): (today, 0, 0)}
     assert (decoded.activity, decoded.open_accounts, decoded.note_days) == ({}, {}, {})
     assert _hygiene(engine, decoded) == (1, 2)
 
 
-def test_a_rep_state_stored_with_account_entries_as_structs_is_packed_when_decoded() -> None:
+@pytest.mark.parametrize("stored", ["structs", "packed ints"])
+def test_a_rep_state_stored_with_account_entries_by_id_is_packed_when_decoded(
+    stored: str,
+) -> None:
     engine, today = _two_accounts_one_noted()
     packed = engine.rep_state["r1"]
-    old_format = msgspec.msgpack.encode({  # before the entries were packed in an int
+    old_format = msgspec.msgpack.encode({  # entries as structs, then as ints, by account id
         "counts": packed.counts,
-        "accounts": {"a1": AccountMark(today, 2, today - 1), "a2": AccountMark(today, 0, 0)}})
+        "accounts": {"a1": AccountMark(today, 2, today - 1), "a2": AccountMark(today, 0, 0)},
+    } if stored == "structs" else {
+        "counts": packed.counts,
+        "marks": {"a1": today | (today - 1) << 24 | 2 << 48, "a2": today}})
     decoded = msgspec.msgpack.decode(old_format, type=type(packed))
-    assert decoded.marks == {"a1": packed_mark(today, 2, today - 1), "a2": packed_mark(today)}
-    assert decoded.accounts == {}
+    assert _entries(decoded) == {account_key("a1"): (today, 2, today - 1),
+                                 account_key("a2"): (today, 0, 0)}
+    assert (decoded.accounts, decoded.marks) == ({}, {})
     assert _hygiene(engine, decoded) == (1, 2)
 
 
 @pytest.mark.parametrize(("active", "count", "noted"), [
     (0, 0, 0), (20_425, 1, 20_424), (20_425, -1, 0), ((1 << 24) - 1, 3, (1 << 24) - 1),
-    (7, -(1 << 20), 9)])
-def test_an_account_entry_unpacks_to_what_was_packed(active: int, count: int, noted: int,
-                                                     ) -> None:
-    packed = packed_mark(active, count, noted)
-    assert (active_day(packed), open_deals(packed), note_day(packed)) == (active, count, noted)
+    (7, -(1 << 20), 9), (7, (1 << 31) - 1, 9), (7, -(1 << 31), 9)])
+def test_an_account_entry_reads_back_what_was_applied_after_a_round_trip(
+    active: int, count: int, noted: int,
+) -> None:
+    state = RepState()
+    count_open(state, "a", count)
+    touch(state, "a", active)
+    note(state, "a", noted)
+    again = msgspec.msgpack.decode(msgspec.msgpack.encode(state), type=RepState)
+    assert list(account_entries(again)) == [(account_key("a"), active, count, noted)]
+
+
+def test_digest_bytes_straddling_two_entries_are_not_taken_for_an_entry() -> None:
+    key = account_key("x")
+    state = RepState(account_keys=bytearray(b"\x01" * 4 + key + b"\x02" * 4),
+                     account_days=bytearray(16), account_open=bytearray(8))
+    touch(state, "x", 5)
+    assert _entries(state) == {b"\x01" * 4 + key[:4]: (0, 0, 0), key[4:] + b"\x02" * 4: (0, 0, 0),
+                               key: (5, 0, 0)}
+    touch(state, "x", 6)  # now found where it is aligned
+    assert _entry(state, "x") == (6, 0, 0) and len(_entries(state)) == 3
+    assert packed_days(6, 2) >> 24 == 2
 
 
 AMOUNTS = st.lists(st.floats(min_value=0, max_value=1e12, allow_subnormal=True), max_size=40)
