@@ -74,10 +74,11 @@ class Watermark:
     from yet may hold the oldest records.
 
     ``clock`` runs for every input record, so it keeps T and the slowest holder as
-    entries change instead of scanning every entry (a scan of ~70 entries per record was
-    about 7 % of the worker's CPU). It scans again only when the entry that was the
-    slowest moved, an entry went quiet, T's entry moved back, or the entries were
-    replaced; its answer is always the scan's (tests/unit/test_partition_clock.py).
+    entries change instead of scanning every entry (with 8 input topics of 8 partitions,
+    a scan of 64 entries per record was 6.8 % of the worker's busy samples). It scans
+    again only when the entry that was the slowest moved, an entry went quiet, T's entry
+    moved back, or the entries were replaced; its answer is always the scan's
+    (tests/unit/test_partition_clock.py).
     """
 
     def __init__(self, lateness: int, idle_seconds: float) -> None:
