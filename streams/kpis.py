@@ -222,34 +222,29 @@ def count_open(rep: RepState, account_id: str, change: int) -> None:
 
 def touch(rep: RepState, account_id: str, day: int) -> None:
     """The rep had an event on ``account_id`` on ``day`` (keeps the account active)."""
-    key = xxh3_64_digest(account_id.encode())
-    at = rep.account_keys.find(key)
-    if at % KEY:
-        at = _aligned(rep.account_keys, key, at)
-    if at < 0:
-        if day > 0:
-            _add(rep, key, day, 0)
-        return
-    days = rep.account_days
-    found = _days_from(days, at)[0]
-    if found & DAY_MASK < day:
-        _days_into(days, at, found - (found & DAY_MASK) + day)
+    _raise_day(rep, account_id, day, 0)
 
 
 def note(rep: RepState, account_id: str, day: int) -> None:
     """``account_id`` had a qualifying note (by anyone) on ``day``."""
+    _raise_day(rep, account_id, day, DAY_BITS)
+
+
+def _raise_day(rep: RepState, account_id: str, day: int, shift: int) -> None:
+    """Move the account's day at bit ``shift`` of its packed days up to ``day``."""
     key = xxh3_64_digest(account_id.encode())
     at = rep.account_keys.find(key)
     if at % KEY:
         at = _aligned(rep.account_keys, key, at)
     if at < 0:
         if day > 0:
-            _add(rep, key, packed_days(noted=day), 0)
+            _add(rep, key, day << shift, 0)
         return
     days = rep.account_days
     found = _days_from(days, at)[0]
-    if found >> DAY_BITS < day:
-        _days_into(days, at, (found & DAY_MASK) | day << DAY_BITS)
+    known = found >> shift & DAY_MASK
+    if known < day:
+        _days_into(days, at, found + ((day - known) << shift))
 
 
 def account_entries(rep: RepState) -> Iterator[tuple[bytes, int, int, int]]:
