@@ -204,8 +204,8 @@ def _add(rep: RepState, key: bytes, days: int, open_count: int) -> None:
     rep.account_open += _OPEN.pack(open_count)
 
 
-# These run for most events: the lookups are written out (a digest and a day are both 8
-# bytes, so a digest's byte offset is its days' offset too).
+# count_open and _raise_day run for most events, so each writes its lookup out (a digest
+# and a day are both 8 bytes: a digest's byte offset is its days' offset too).
 
 def count_open(rep: RepState, account_id: str, change: int) -> None:
     """``change`` more open deals on ``account_id``."""
