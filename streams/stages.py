@@ -625,7 +625,7 @@ class RepFigures(msgspec.Struct, frozen=True, array_like=True, gc=False):
         return k.unpack_figures(self.packed)
 
 
-class RepState(k.RepState, kw_only=True, gc=False):
+class RepState(k.RepState, kw_only=True, gc=False, omit_defaults=True):
     """One rep: the KPI aggregates plus hygiene notes, violations, alerts, de-dup."""
 
     seen: dict[str, int] = msgspec.field(default_factory=dict)  # event id -> µs
@@ -637,14 +637,14 @@ class RepState(k.RepState, kw_only=True, gc=False):
     violation_totals: dict[str, int] = msgspec.field(default_factory=dict)  # rule -> count
     last_activity: int = NEVER  # µs: latest event time of the rep's own activity
     # Stored by earlier versions: folded into the account entries as decoded.
-    note_days: dict[str, int] = msgspec.field(default_factory=dict)  # account -> day
+    note_days: dict[str, int] | None = None  # account -> day
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.note_days:
             for account_id, day in self.note_days.items():
                 k.note(self, account_id, day)
-            self.note_days = {}
+        self.note_days = None
 
 
 _RECORDERS: dict[type, Callable[[k.RepState, Any, int], None]] = {

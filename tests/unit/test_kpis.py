@@ -370,7 +370,7 @@ def test_a_rep_state_stored_with_open_deals_one_by_one_is_summed_when_decoded() 
                        for s in engine.decision_state.values()}})
     decoded = msgspec.msgpack.decode(old_format, type=type(summed))
     assert (_entries(decoded), decoded.pipeline, decoded.open_deals, decoded.activity) == (
-        _entries(summed), summed.pipeline, {}, {})
+        _entries(summed), summed.pipeline, None, None)
 
 
 def _two_accounts_one_noted() -> tuple[Engine, int]:
@@ -399,7 +399,7 @@ def test_a_rep_state_stored_with_a_table_per_account_fact_is_merged_when_decoded
     decoded = msgspec.msgpack.decode(old_format, type=type(summed))
     assert _entries(decoded) == {account_key("a1"): (today, 2, today - 1),
                                  account_key("a2"): (today, 0, 0)}
-    assert (decoded.activity, decoded.open_accounts, decoded.note_days) == ({}, {}, {})
+    assert (decoded.activity, decoded.open_accounts, decoded.note_days) == (None, None, None)
     assert _hygiene(engine, decoded) == (1, 2)
 
 
@@ -418,7 +418,7 @@ def test_a_rep_state_stored_with_account_entries_by_id_is_packed_when_decoded(
     decoded = msgspec.msgpack.decode(old_format, type=type(packed))
     assert _entries(decoded) == {account_key("a1"): (today, 2, today - 1),
                                  account_key("a2"): (today, 0, 0)}
-    assert (decoded.accounts, decoded.marks) == ({}, {})
+    assert (decoded.accounts, decoded.marks) == (None, None)
     assert _hygiene(engine, decoded) == (1, 2)
 
 
