@@ -103,7 +103,7 @@ class DealDelta(msgspec.Struct, frozen=True, array_like=True, gc=False, tag="del
     replaces: OpenDeal | None = None
 
 
-class DealState(msgspec.Struct, kw_only=True, gc=False):
+class DealState(msgspec.Struct, kw_only=True, gc=False, omit_defaults=True):
     """Everything the deal stage keeps per deal."""
 
     deal_id: str

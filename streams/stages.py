@@ -154,7 +154,7 @@ class StepResult(NamedTuple, Generic[S]):
 # ------------------------------------------------------------------------- shared parts
 
 
-class _Keyed(msgspec.Struct, kw_only=True, gc=False):
+class _Keyed(msgspec.Struct, kw_only=True, gc=False, omit_defaults=True):
     """De-duplication memory of one key: event ids (occurred_at ≥ W) and what the first
     application fired, re-returned for a duplicate."""
 
