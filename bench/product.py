@@ -56,6 +56,13 @@ def peak_rss_bytes(worker: WorkerProcess) -> int:
     raise RuntimeError("no VmHWM in /proc status")
 
 
+def restart_peak_rss(worker: WorkerProcess) -> None:
+    """Make the worker's peak RSS start again from its current RSS (Linux resets VmHWM
+    when 5 is written to the process's clear_refs), so a phase's peak is its own."""
+    assert worker.process is not None
+    Path(f"/proc/{worker.process.pid}/clear_refs").write_text("5")
+
+
 def cpu_seconds(worker: WorkerProcess) -> float:
     """CPU seconds the worker's process has used so far, every thread (user + system)."""
     assert worker.process is not None

@@ -1,11 +1,16 @@
-"""The benchmark suite's pure helpers: percentiles, the results table and the profile."""
+"""The benchmark suite's helpers: percentiles, the results table, the profile, peak RSS."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
+from bench.product import peak_rss_bytes, restart_peak_rss
 from bench.profile import hot_spots, main_thread
 from bench.report import Row, markdown_table, percentile, ratio, text_table
+from tests.worker_process import WorkerProcess
 
 
 def test_percentile_is_nearest_rank():
@@ -64,3 +69,20 @@ def test_events_per_cpu_second_for_contenders_whose_cpu_was_measured() -> None:
     assert figures["product ÷ naive Faust (Record + table write per event), per CPU second"] \
         == "2.50x"
     assert not [m for m in figures if "CPU" in m and "raw" in m]
+
+
+def test_a_restarted_peak_rss_forgets_the_peak_before(tmp_path):
+    # A process that held 200 MiB once, then let it go: its VmHWM stays up until restarted.
+    script = ("import sys; block = bytearray(200 << 20); block[::4096] = b'x' * len(block[::4096]);"
+              " del block; print('freed', flush=True); sys.stdin.read()")
+    process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE)
+    worker = WorkerProcess({}, tmp_path / "log", process=process)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"freed\n"
+        assert peak_rss_bytes(worker) > 200 << 20
+        restart_peak_rss(worker)
+        assert peak_rss_bytes(worker) < 100 << 20
+    finally:
+        process.kill()
+        process.wait()
