@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import sys
+from unittest import mock
 
 import msgspec
 import pytest
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 from schemas.events import DealKind, Stage
 from schemas.outputs import KpiValue, Status
 from streams import buckets as b
+from streams import kpis
 from streams.engine import Engine
 from streams.kpis import (
     SUMMED,
@@ -446,6 +449,56 @@ def test_digest_bytes_straddling_two_entries_are_not_taken_for_an_entry() -> Non
     touch(state, "x", 6)  # now found where it is aligned
     assert _entry(state, "x") == (6, 0, 0) and len(_entries(state)) == 3
     assert packed_days(6, 2) >> 24 == 2
+
+
+ACCOUNT_OPS = st.lists(st.tuples(st.sampled_from(["touch", "note", "open"]),
+                                  st.integers(0, 40), st.integers(-3, 20_000)), max_size=200)
+
+
+@pytest.mark.parametrize("scan_entries", [0, 3, kpis.SCAN_BYTES // kpis.KEY])
+@given(ops=ACCOUNT_OPS)
+def test_account_entries_agree_with_a_dict_and_stay_in_digest_order(scan_entries, ops) -> None:
+    # Scans of 0 and 3 entries: every lookup, or those past three accounts, bisect.
+    expected: dict[bytes, list[int]] = {}
+    with mock.patch.object(kpis, "SCAN_BYTES", scan_entries * kpis.KEY):
+        state = RepState()
+        for op, n, value in ops:
+            account, day, key = f"acct-{n}", abs(value), account_key(f"acct-{n}")
+            if op == "open" or day > 0:  # a touch or note on day 0 adds no entry
+                expected.setdefault(key, [0, 0, 0])
+            if op == "touch":
+                touch(state, account, day)
+                if day:
+                    expected[key][0] = max(expected[key][0], day)
+            elif op == "note":
+                note(state, account, day)
+                if day:
+                    expected[key][2] = max(expected[key][2], day)
+            else:
+                count_open(state, account, value)
+                expected[key][1] += value
+    assert _entries(state) == {key: tuple(e) for key, e in expected.items()}
+    digests = [int.from_bytes(key, sys.byteorder) for key in _entries(state)]
+    assert digests == sorted(digests)
+
+
+def test_account_entries_stored_in_arrival_order_are_sorted_when_decoded() -> None:
+    state = RepState()
+    for n in range(300):
+        count_open(state, f"acct-{n}", n)
+    keys = [key for key, *_ in account_entries(state)]
+    unsorted = msgspec.msgpack.encode({  # as stored before entries were kept in order
+        "account_keys": b"".join(reversed(keys)),
+        "account_days": b"".join(kpis._DAYS.pack(0) for _ in keys),
+        "account_open": b"".join(kpis._OPEN.pack(c) for *_, c, _ in
+                                 reversed(list(account_entries(state)))),
+    })
+    decoded = msgspec.msgpack.decode(unsorted, type=RepState)
+    assert decoded.accounts_sorted and list(account_entries(decoded)) == list(
+        account_entries(state))
+    with mock.patch.object(kpis, "SCAN_BYTES", 0):  # found by bisection
+        count_open(decoded, "acct-299", 1)
+    assert _entry(decoded, "acct-299") == (0, 300, 0) and len(_entries(decoded)) == 300
 
 
 AMOUNTS = st.lists(st.floats(min_value=0, max_value=1e12, allow_subnormal=True), max_size=40)
