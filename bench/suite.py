@@ -266,8 +266,8 @@ def memory_rows(bootstrap: str, settings: Any, options: Options, progress: Group
     open deal of the second half added: the first half also fills what is bounded or
     per rep (state caches, memtables, every rep's state), which a slope over all of
     them would extrapolate as if it grew with every deal. The peak is the phase's own
-    (the worker keeps the corpus's state): the phases before it, the replayed latency
-    run's 90 days of snapshots above all, have their peak reported beside it."""
+    (the worker keeps the corpus's state); the peak of the phases before it is reported
+    beside it."""
     before = product.peak_rss_bytes(worker)
     product.restart_peak_rss(worker)
     day = START + dt.timedelta(days=OPEN_DEALS_DAY)

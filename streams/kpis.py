@@ -75,8 +75,9 @@ class AccountMark(msgspec.Struct, array_like=True, gc=False):
 # and an entry as a dict item of the id and a packed int took about 140 B (the id's
 # string alone 67 B), where it takes 20 B here. Two accounts of one rep share a digest
 # with odds of about 1 in 10^11 at 10,000 accounts. Entries are in the order of their
-# digests read as native unsigned 64-bit ints (every host Latitude runs on is
-# little-endian), so that a rep with many accounts finds one by bisection.
+# digests read as unsigned 64-bit ints in the host's byte order, so that a rep with many
+# accounts finds one by bisection (a state decoded on a host of the other order, or
+# stored before the order was kept, is sorted as decoded).
 DAY_BITS = 24
 DAY_MASK = (1 << DAY_BITS) - 1
 KEY = 8  # bytes of a digest
@@ -105,7 +106,7 @@ class RepState(msgspec.Struct, kw_only=True, gc=False, omit_defaults=True):
     account_keys: bytearray = msgspec.field(default_factory=bytearray)
     account_days: bytearray = msgspec.field(default_factory=bytearray)
     account_open: bytearray = msgspec.field(default_factory=bytearray)
-    accounts_sorted: bool = False  # False: stored before entries were kept in order
+    accounts_order: str = ""  # the byte order they are sorted in ("": arrival order)
     quotas: dict[str, Quota] = msgspec.field(default_factory=dict)
     # The open deals, summed: the deal stage sends the removal of each open item it
     # added, with the item, so what an item added is subtracted exactly.
@@ -126,7 +127,7 @@ class RepState(msgspec.Struct, kw_only=True, gc=False, omit_defaults=True):
     marks: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
-        if not self.accounts_sorted:
+        if self.accounts_order != sys.byteorder:
             _sort_entries(self)
         if self.accounts:
             for account_id, m in self.accounts.items():
@@ -235,13 +236,13 @@ def _insert(rep: RepState, key: bytes, days: int, open_count: int, i: int | None
 
 
 def _sort_entries(rep: RepState) -> None:
-    """Put entries stored in arrival order into digest order."""
+    """Put the entries into digest order (in this host's byte order)."""
     keys, days, counts = rep.account_keys, rep.account_days, rep.account_open
     order = sorted(range(len(keys) // KEY), key=memoryview(keys).cast("Q").__getitem__)
     rep.account_keys = bytearray().join(keys[i * KEY:(i + 1) * KEY] for i in order)
     rep.account_days = bytearray().join(days[i * KEY:(i + 1) * KEY] for i in order)
     rep.account_open = bytearray().join(counts[i * 4:(i + 1) * 4] for i in order)
-    rep.accounts_sorted = True
+    rep.accounts_order = sys.byteorder
 
 
 def count_open(rep: RepState, account_id: str, change: int) -> None:

@@ -482,19 +482,25 @@ def test_account_entries_agree_with_a_dict_and_stay_in_digest_order(scan_entries
     assert digests == sorted(digests)
 
 
-def test_account_entries_stored_in_arrival_order_are_sorted_when_decoded() -> None:
+@pytest.mark.parametrize("stored_order", ["arrival", "the other byte order"])
+def test_account_entries_in_another_order_are_sorted_when_decoded(stored_order) -> None:
     state = RepState()
     for n in range(300):
         count_open(state, f"acct-{n}", n)
-    keys = [key for key, *_ in account_entries(state)]
-    unsorted = msgspec.msgpack.encode({  # as stored before entries were kept in order
-        "account_keys": b"".join(reversed(keys)),
-        "account_days": b"".join(kpis._DAYS.pack(0) for _ in keys),
-        "account_open": b"".join(kpis._OPEN.pack(c) for *_, c, _ in
-                                 reversed(list(account_entries(state)))),
+    entries = list(account_entries(state))
+    if stored_order == "arrival":  # stored before entries were kept in order
+        marker, entries = {}, entries[::-1]
+    else:  # sorted on a host whose byte order is not this one's
+        other = "big" if sys.byteorder == "little" else "little"
+        marker = {"accounts_order": other}
+        entries.sort(key=lambda entry: int.from_bytes(entry[0], other))
+    unsorted = msgspec.msgpack.encode({
+        "account_keys": b"".join(key for key, *_ in entries),
+        "account_days": b"".join(kpis._DAYS.pack(0) for _ in entries),
+        "account_open": b"".join(kpis._OPEN.pack(c) for *_, c, _ in entries), **marker,
     })
     decoded = msgspec.msgpack.decode(unsorted, type=RepState)
-    assert decoded.accounts_sorted and list(account_entries(decoded)) == list(
+    assert decoded.accounts_order == sys.byteorder and list(account_entries(decoded)) == list(
         account_entries(state))
     with mock.patch.object(kpis, "SCAN_BYTES", 0):  # found by bisection
         count_open(decoded, "acct-299", 1)
