@@ -128,7 +128,11 @@ class RepState(msgspec.Struct, kw_only=True, gc=False, omit_defaults=True):
 
     def __post_init__(self) -> None:
         if self.accounts_order != sys.byteorder:
-            _sort_entries(self)
+            if self.account_keys:
+                digests = memoryview(self.account_keys).cast("Q")
+                _keep_entries(self, sorted(range(len(digests)), key=digests.__getitem__))
+                digests.release()
+            self.accounts_order = sys.byteorder
         if self.accounts:
             for account_id, m in self.accounts.items():
                 _insert(self, account_key(account_id), packed_days(m.active_day, m.note_day),
@@ -235,14 +239,12 @@ def _insert(rep: RepState, key: bytes, days: int, open_count: int, i: int | None
     rep.account_open[at // 2:at // 2] = _OPEN.pack(open_count)  # a count: 4 bytes
 
 
-def _sort_entries(rep: RepState) -> None:
-    """Put the entries into digest order (in this host's byte order)."""
+def _keep_entries(rep: RepState, indices: list[int]) -> None:
+    """Keep only the entries at ``indices``, in that order."""
     keys, days, counts = rep.account_keys, rep.account_days, rep.account_open
-    order = sorted(range(len(keys) // KEY), key=memoryview(keys).cast("Q").__getitem__)
-    rep.account_keys = bytearray().join(keys[i * KEY:(i + 1) * KEY] for i in order)
-    rep.account_days = bytearray().join(days[i * KEY:(i + 1) * KEY] for i in order)
-    rep.account_open = bytearray().join(counts[i * 4:(i + 1) * 4] for i in order)
-    rep.accounts_order = sys.byteorder
+    rep.account_keys = bytearray().join(keys[i * KEY:(i + 1) * KEY] for i in indices)
+    rep.account_days = bytearray().join(days[i * KEY:(i + 1) * KEY] for i in indices)
+    rep.account_open = bytearray().join(counts[i * 4:(i + 1) * 4] for i in indices)
 
 
 def count_open(rep: RepState, account_id: str, change: int) -> None:
@@ -341,13 +343,10 @@ def prune_rep(rep: RepState, today: int) -> None:
     b.prune_terms(rep.alignment, min(month, quarter_start))
     if today % 56 < 14:  # accounts are many and read with a day filter: prune less often
         first, week = today - 89, today - 6
-        kept = [(key, packed_days(active, noted), count)
-                for key, active, count, noted in account_entries(rep)
+        kept = [i for i, (_, active, count, noted) in enumerate(account_entries(rep))
                 if active >= first or count or noted >= week]
-        if len(kept) * KEY < len(rep.account_keys):  # kept in the order they were
-            rep.account_keys = bytearray().join(key for key, _, _ in kept)
-            rep.account_days = bytearray().join(_DAYS.pack(days) for _, days, _ in kept)
-            rep.account_open = bytearray().join(_OPEN.pack(count) for _, _, count in kept)
+        if len(kept) * KEY < len(rep.account_keys):
+            _keep_entries(rep, kept)  # in the order they were: digest order
     for day in [d for d in rep.pipeline if d < today]:
         del rep.pipeline[day]
     for key in [k for k, p in rep.pushes.items() if p.day < month]:

@@ -507,6 +507,20 @@ def test_account_entries_in_another_order_are_sorted_when_decoded(stored_order) 
     assert _entry(decoded, "acct-299") == (0, 300, 0) and len(_entries(decoded)) == 300
 
 
+def test_pruning_keeps_the_recent_account_entries_in_digest_order() -> None:
+    today = 20_440  # today % 56 < 14: a day the accounts are pruned
+    state = RepState()
+    for n in range(60):  # every third account active in the last 90 days
+        touch(state, f"acct-{n}", today - (10 if n % 3 == 0 else 200))
+    kpis.prune_rep(state, today)
+    assert set(_entries(state)) == {account_key(f"acct-{n}") for n in range(0, 60, 3)}
+    digests = [int.from_bytes(key, sys.byteorder) for key in _entries(state)]
+    assert digests == sorted(digests)
+    with mock.patch.object(kpis, "SCAN_BYTES", 0):  # found by bisection
+        count_open(state, "acct-30", 2)
+    assert _entry(state, "acct-30") == (today - 10, 2, 0) and len(_entries(state)) == 20
+
+
 AMOUNTS = st.lists(st.floats(min_value=0, max_value=1e12, allow_subnormal=True), max_size=40)
 
 
