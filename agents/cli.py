@@ -71,8 +71,11 @@ def run_worker(settings: Settings) -> int:
     """Create missing topics, then run the Faust worker until it is stopped."""
     from agents.app import Latitude
     from agents.local_state import close_local_state, open_local_state
+    from agents.malloc_threshold import fix_mmap_threshold
     from agents.topics import ensure_topics
 
+    if settings.malloc_mmap_threshold_kb:
+        fix_mmap_threshold(settings.malloc_mmap_threshold_kb)
     ensure_topics(settings)
     latitude = Latitude(settings)
     # Stage states are many small long-lived objects: the default young-generation

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from agents.malloc_threshold import MAX_THRESHOLD_KB
+
 ENV_PREFIX = "LATITUDE_"
 COMPRESSION_TYPES = ("none", "gzip", "snappy", "lz4", "zstd")  # Kafka's codecs
 
@@ -76,6 +78,9 @@ class Settings:
     # block cache shared by every database of the worker.
     rocksdb_write_buffer_mb: int = 4
     rocksdb_block_cache_mb: int = 32
+    # Blocks of this many KiB and more get their own mapping, returned to the kernel
+    # when freed (agents/malloc_threshold.py); 0 leaves glibc's moving threshold.
+    malloc_mmap_threshold_kb: int = 128
     # Every changelog record is a whole state, and batches of them compress about 3x:
     # fewer bytes for the worker to write, the broker to store and recovery to read.
     producer_compression: str = "lz4"
@@ -141,6 +146,11 @@ class Settings:
         for name in ("rocksdb_write_buffer_mb", "rocksdb_block_cache_mb"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()}: must be at least 1 (MiB)")
+        if not 0 <= self.malloc_mmap_threshold_kb <= MAX_THRESHOLD_KB:
+            raise SettingsError(
+                f"{ENV_PREFIX}MALLOC_MMAP_THRESHOLD_KB: {self.malloc_mmap_threshold_kb} is "
+                f"outside 0-{MAX_THRESHOLD_KB} (KiB; e.g. 128, or 0 for glibc's own)"
+            )
         if self.producer_compression not in COMPRESSION_TYPES:
             raise SettingsError(
                 f"{ENV_PREFIX}PRODUCER_COMPRESSION: {self.producer_compression!r} is not one of "

@@ -84,3 +84,11 @@ def test_the_fetch_bound_reaches_the_consumer() -> None:
     assert Latitude(settings).app.conf.consumer_max_fetch_size == 256 * 1024
     assert Latitude(Settings.load({"LATITUDE_STORE": "memory"})).app.conf.consumer_max_fetch_size \
         == 1 << 20  # Faust's and Kafka's default
+
+
+@pytest.mark.parametrize("value", ["-1", "32769"])
+def test_an_mmap_threshold_glibc_would_refuse_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match=f"LATITUDE_MALLOC_MMAP_THRESHOLD_KB: {value} is "
+                                            "outside 0-32768"):
+        Settings.load({"LATITUDE_MALLOC_MMAP_THRESHOLD_KB": value})
+    assert Settings.load({}).malloc_mmap_threshold_kb == 128
