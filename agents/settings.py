@@ -77,7 +77,7 @@ class Settings:
     # RocksDB memory (agents/store_options.py): memtable size per database, and one
     # block cache shared by every database of the worker.
     rocksdb_write_buffer_mb: int = 4
-    rocksdb_block_cache_mb: int = 32
+    rocksdb_block_cache_mb: int = 16
     # Blocks of this many KiB and more get their own mapping, returned to the kernel
     # when freed (agents/malloc_threshold.py); 0 leaves glibc's moving threshold.
     malloc_mmap_threshold_kb: int = 128

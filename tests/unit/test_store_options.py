@@ -10,7 +10,13 @@ import pytest
 from faust.stores.rocksdb import RocksDBOptions
 
 from agents.settings import Settings
-from agents.store_options import MIB, rocksdb_options, share_block_cache, write_without_wal
+from agents.store_options import (
+    ARENA_BLOCK_BYTES,
+    MIB,
+    rocksdb_options,
+    share_block_cache,
+    write_without_wal,
+)
 
 DATABASES = 16
 VALUE = bytes(range(256)) * 16  # 4 KiB
@@ -84,3 +90,23 @@ def test_installing_the_cache_again_wraps_faust_once(restore_faust: None) -> Non
     share_block_cache(Settings())
     share_block_cache(Settings())
     assert RocksDBOptions.as_options.__wrapped__ is original  # type: ignore[attr-defined]
+
+
+def memtable_bytes(db: object) -> int:
+    return int(db.property_int_value("rocksdb.cur-size-all-mem-tables"))  # type: ignore[attr-defined]
+
+
+def test_a_database_with_few_writes_holds_one_small_arena_block(
+    tmp_path: Path, restore_faust: None
+) -> None:
+    options = RocksDBOptions(**rocksdb_options(Settings()))
+    faust_default = options.open(tmp_path / "faust")
+    write_keys(faust_default, 10)
+    # Faust's way: one arena block of an eighth of the 4 MiB write buffer.
+    assert memtable_bytes(faust_default) >= 512 * 1024
+    faust_default.close()
+    share_block_cache(Settings())
+    db = options.open(tmp_path / "db")
+    write_keys(db, 10)
+    assert memtable_bytes(db) <= ARENA_BLOCK_BYTES + 64 * 1024
+    db.close()
