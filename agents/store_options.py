@@ -11,9 +11,9 @@ bound, so with dozens of small databases it bounded nothing (measured: 16 databa
 kept ~2 MiB each under a 4 MiB bound).
 
 Memtables allocate their memory in arena blocks, by default an eighth of the write
-buffer (512 KiB), and each database's memtable holds at least one however few its
-writes: the 8 databases of the clock and of the roster table held 4.2 MiB each for a few
-KB of data. Blocks are ``ARENA_BLOCK_BYTES`` (128 KiB) instead: at the malloc mmap
+buffer, and each database's memtable holds at least one however few its writes: with 4
+MiB buffers, the 8 databases of the clock and of the roster table held 4.2 MiB each for
+a few KB of data. Blocks are ``ARENA_BLOCK_BYTES`` (128 KiB) instead: at the malloc mmap
 threshold (agents/malloc_threshold.py), so each is a mapping of its own, unmapped when its
 memtable is flushed. Smaller blocks came from the heap and stayed resident once freed.
 

@@ -102,8 +102,8 @@ def test_a_database_with_few_writes_holds_one_small_arena_block(
     options = RocksDBOptions(**rocksdb_options(Settings()))
     faust_default = options.open(tmp_path / "faust")
     write_keys(faust_default, 10)
-    # Faust's way: one arena block of an eighth of the 4 MiB write buffer.
-    assert memtable_bytes(faust_default) >= 512 * 1024
+    # Faust's way: one arena block of an eighth of the write buffer.
+    assert memtable_bytes(faust_default) >= Settings().rocksdb_write_buffer_mb * MIB // 8
     faust_default.close()
     share_block_cache(Settings())
     db = options.open(tmp_path / "db")
