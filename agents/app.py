@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import faust
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from agents import faust_sensors, topics
 from agents.consumer_lag import REFRESH_SECONDS, ConsumerLag
@@ -41,6 +41,9 @@ class Latitude:
         if policy is None:
             policy = load_policy(settings.policy_file) if settings.policy_file else default_policy()
         self.registry = CollectorRegistry()
+        # process_resident_memory_bytes, process_cpu_seconds_total, open files: what an
+        # operator reads first, and the memory figures the benchmarks quote.
+        ProcessCollector(registry=self.registry)
         self.counters = IngestCounters()
         self.app = faust.App(
             settings.app_id,

@@ -477,6 +477,18 @@ def service_health() -> dict:
             ],
             "s",
         ),
+        timeseries(
+            "Worker memory (resident, and RocksDB's native share of it)",
+            [
+                Query('process_resident_memory_bytes{job="latitude"}', "resident {{instance}}"),
+                Query(
+                    "sum by (instance) (latitude_rocksdb_memtable_bytes)",
+                    "memtables {{instance}}",
+                ),
+                Query("latitude_rocksdb_block_cache_bytes", "block cache {{instance}}"),
+            ],
+            "bytes",
+        ),
         timeseries("Workers up", [Query('up{job="latitude"}', "{{instance}}")], "none"),
         timeseries("Reps owned per worker", [Query("latitude_owned_reps", "{{instance}}")], "none"),
         table(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import rocksdict
 import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
@@ -15,6 +16,7 @@ from agents.consumer_lag import ConsumerLag
 from agents.kpi_metrics import KpiCollector
 from agents.metrics import IngestCollector, IngestCounters
 from agents.snapshot_latency import SnapshotLatency
+from agents.store_memory import StoreMemory
 from tests.fake_pipeline import full_pipeline
 from tests.tools import DEPLOY, REPO, dashboard_queries
 
@@ -34,6 +36,7 @@ def exported() -> set[str]:
         KpiCollector(full_pipeline(), per_rep=True),
         IngestCollector(IngestCounters()),
         ConsumerLag({}),
+        StoreMemory(lambda: [], rocksdict.Cache(1 << 20)),
         registry,
     ]
     metrics: list[Metric] = [m for c in collectors for m in c.collect()]

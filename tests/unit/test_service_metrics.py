@@ -93,3 +93,12 @@ def test_roster_misses_are_counted_and_each_rep_logged_once(caplog) -> None:
     registry.register(IngestCollector(counters))
     assert registry.get_sample_value("latitude_roster_misses_total") == 2
     assert [r.getMessage().split()[1] for r in caplog.records] == ["r-2"]
+
+
+def test_the_worker_exports_its_process_memory() -> None:
+    from agents.app import Latitude
+    from agents.settings import Settings
+
+    registry = Latitude(Settings.load({"LATITUDE_STORE": "memory"})).registry
+    resident = registry.get_sample_value("process_resident_memory_bytes")
+    assert resident is not None and resident > 10 * 2**20
