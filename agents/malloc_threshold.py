@@ -20,7 +20,7 @@ import ctypes
 import logging
 
 M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
-MAX_THRESHOLD_KB = 32 * 1024  # glibc's ceiling on 64-bit hosts (HEAP_MAX_SIZE / 2)
+MAX_THRESHOLD_KB = 32 * 1024  # glibc's own largest (DEFAULT_MMAP_THRESHOLD_MAX, 64-bit)
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def fix_mmap_threshold(kb: int) -> bool:
     """Serve blocks of ``kb`` KiB and more from their own mappings from now on, with the
     threshold fixed there. Returns False where the C library has no glibc ``mallopt``
-    (musl, macOS): nothing changes there."""
+    (musl, macOS) or refuses the size: nothing changes then."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
@@ -36,4 +36,7 @@ def fix_mmap_threshold(kb: int) -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, kb * 1024))
+    if not mallopt(M_MMAP_THRESHOLD, kb * 1024):
+        log.warning("glibc refused an mmap threshold of %d KiB: left as it is", kb)
+        return False
+    return True

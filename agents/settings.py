@@ -151,7 +151,8 @@ class Settings:
         if not 0 <= self.malloc_mmap_threshold_kb <= MAX_THRESHOLD_KB:
             raise SettingsError(
                 f"{ENV_PREFIX}MALLOC_MMAP_THRESHOLD_KB: {self.malloc_mmap_threshold_kb} is "
-                f"outside 0-{MAX_THRESHOLD_KB} (KiB; e.g. 128, or 0 for glibc's own)"
+                f"outside 0-{MAX_THRESHOLD_KB} (KiB, glibc's largest; e.g. 128, or 0 for "
+                "glibc's own)"
             )
         if self.producer_compression not in COMPRESSION_TYPES:
             raise SettingsError(

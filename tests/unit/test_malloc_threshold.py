@@ -10,12 +10,14 @@ import sys
 # 1 MiB, each followed by a small block kept alive (malloc'd, not Python's small-object
 # arenas), frees the large ones and prints the MiB of resident memory that gave back.
 FREE_BETWEEN_LIVE_BLOCKS = """
+import resource
 import sys
 from pathlib import Path
 from agents.malloc_threshold import fix_mmap_threshold
 
 def rss_mib():
-    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize() / 2**20
 
 if sys.argv[1] == "fixed":
     assert fix_mmap_threshold(128), "no glibc mallopt in this process"

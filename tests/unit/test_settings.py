@@ -87,7 +87,7 @@ def test_the_fetch_bound_reaches_the_consumer() -> None:
 
 
 @pytest.mark.parametrize("value", ["-1", "32769"])
-def test_an_mmap_threshold_glibc_would_refuse_is_refused(value: str) -> None:
+def test_an_mmap_threshold_past_glibcs_own_largest_is_refused(value: str) -> None:
     with pytest.raises(SettingsError, match=f"LATITUDE_MALLOC_MMAP_THRESHOLD_KB: {value} is "
                                             "outside 0-32768"):
         Settings.load({"LATITUDE_MALLOC_MMAP_THRESHOLD_KB": value})
