@@ -27,7 +27,8 @@ def open_databases(table: Any) -> list[Any]:
     return list(getattr(table.data, "_dbs", {}).values())
 
 
-def _property(db: Any, name: str) -> int:
+def int_property(db: Any, name: str) -> int:
+    """A RocksDB database's integer property ``name`` (0 when RocksDB has none)."""
     value = db.property_int_value(name)
     return 0 if value is None else int(value)
 
@@ -59,8 +60,8 @@ class StoreMemory(Collector):
         for name, table in sorted(self._tables(), key=lambda pair: pair[0]):
             dbs = open_databases(table)
             databases.add_metric([name], len(dbs))
-            memtables.add_metric([name], sum(_property(db, MEMTABLES) for db in dbs))
-            readers.add_metric([name], sum(_property(db, TABLE_READERS) for db in dbs))
+            memtables.add_metric([name], sum(int_property(db, MEMTABLES) for db in dbs))
+            readers.add_metric([name], sum(int_property(db, TABLE_READERS) for db in dbs))
         yield databases
         yield memtables
         yield readers

@@ -10,6 +10,7 @@ import pytest
 from faust.stores.rocksdb import RocksDBOptions
 
 from agents.settings import Settings
+from agents.store_memory import MEMTABLES, int_property
 from agents.store_options import (
     ARENA_BLOCK_BYTES,
     MIB,
@@ -92,10 +93,6 @@ def test_installing_the_cache_again_wraps_faust_once(restore_faust: None) -> Non
     assert RocksDBOptions.as_options.__wrapped__ is original  # type: ignore[attr-defined]
 
 
-def memtable_bytes(db: object) -> int:
-    return int(db.property_int_value("rocksdb.cur-size-all-mem-tables"))  # type: ignore[attr-defined]
-
-
 def test_a_database_with_few_writes_holds_one_small_arena_block(
     tmp_path: Path, restore_faust: None
 ) -> None:
@@ -103,10 +100,10 @@ def test_a_database_with_few_writes_holds_one_small_arena_block(
     faust_default = options.open(tmp_path / "faust")
     write_keys(faust_default, 10)
     # Faust's way: one arena block of an eighth of the write buffer.
-    assert memtable_bytes(faust_default) >= Settings().rocksdb_write_buffer_mb * MIB // 8
+    assert int_property(faust_default, MEMTABLES) >= Settings().rocksdb_write_buffer_mb * MIB // 8
     faust_default.close()
     share_block_cache(Settings())
     db = options.open(tmp_path / "db")
     write_keys(db, 10)
-    assert memtable_bytes(db) <= ARENA_BLOCK_BYTES + 64 * 1024
+    assert int_property(db, MEMTABLES) <= ARENA_BLOCK_BYTES + 64 * 1024
     db.close()
