@@ -13,6 +13,7 @@ from agents.flow_control import keep_queued_records_on_resume
 from agents.kafka_config import faust_broker_credentials
 from agents.kpi_metrics import KpiCollector
 from agents.lz4_level import compress_lz4_fast
+from agents.memory_limit import MemoryLimit
 from agents.metrics import IngestCollector, IngestCounters
 from agents.pipeline import Pipeline
 from agents.producer_metadata import track_topics_on_send
@@ -44,6 +45,7 @@ class Latitude:
         # process_resident_memory_bytes, process_cpu_seconds_total, open files: what an
         # operator reads first, and the memory figures the benchmarks quote.
         ProcessCollector(registry=self.registry)
+        self.registry.register(MemoryLimit(settings.memory_limit_mb))
         self.counters = IngestCounters()
         self.app = faust.App(
             settings.app_id,

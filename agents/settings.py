@@ -83,6 +83,9 @@ class Settings:
     # Blocks of this many KiB and more get their own mapping, returned to the kernel
     # when freed (agents/malloc_threshold.py); 0 leaves glibc's moving threshold.
     malloc_mmap_threshold_kb: int = 128
+    # What the worker may use before it is killed (agents/memory_limit.py), for the
+    # LatitudeWorkerMemoryHigh alert; 0: the control group's limit, when it has one.
+    memory_limit_mb: int = 0
     # Every changelog record is a whole state, and batches of them compress about 3x:
     # fewer bytes for the worker to write, the broker to store and recovery to read.
     producer_compression: str = "lz4"
@@ -153,6 +156,11 @@ class Settings:
                 f"{ENV_PREFIX}MALLOC_MMAP_THRESHOLD_KB: {self.malloc_mmap_threshold_kb} is "
                 f"outside 0-{MAX_THRESHOLD_KB} (KiB, glibc's largest; e.g. 128, or 0 for "
                 "glibc's own)"
+            )
+        if self.memory_limit_mb < 0:
+            raise SettingsError(
+                f"{ENV_PREFIX}MEMORY_LIMIT_MB: {self.memory_limit_mb} is below 0 (MiB, e.g. "
+                "512, or 0 for the control group's limit)"
             )
         if self.producer_compression not in COMPRESSION_TYPES:
             raise SettingsError(

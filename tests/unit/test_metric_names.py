@@ -14,6 +14,7 @@ from prometheus_client.core import Metric
 
 from agents.consumer_lag import ConsumerLag
 from agents.kpi_metrics import KpiCollector
+from agents.memory_limit import MemoryLimit
 from agents.metrics import IngestCollector, IngestCounters
 from agents.snapshot_latency import SnapshotLatency
 from agents.store_memory import StoreMemory
@@ -37,6 +38,7 @@ def exported() -> set[str]:
         IngestCollector(IngestCounters()),
         ConsumerLag({}),
         StoreMemory(lambda: [], rocksdict.Cache(1 << 20)),
+        MemoryLimit(),
         registry,
     ]
     metrics: list[Metric] = [m for c in collectors for m in c.collect()]
