@@ -478,9 +478,10 @@ def service_health() -> dict:
             "s",
         ),
         timeseries(
-            "Worker memory (resident, and RocksDB's native share of it)",
+            "Worker memory (resident against its limit, and RocksDB's native share)",
             [
                 Query('process_resident_memory_bytes{job="latitude"}', "resident {{instance}}"),
+                Query("latitude_memory_limit_bytes", "limit {{instance}}"),
                 Query(
                     "sum by (instance) (latitude_rocksdb_memtable_bytes)",
                     "memtables {{instance}}",

@@ -92,8 +92,10 @@ def alertmanager(webhooks: dict[str, WebhookReceiver], tmp_path: Path) -> Iterat
 def worker(kafka_bootstrap: str, unique_topic_prefix: str, tmp_path: Path
            ) -> Iterator[WorkerProcess]:
     process = WorkerProcess(
+        # A memory limit, so that the dashboards' limit series has data on a machine
+        # whose control group sets none.
         env=worker_env(kafka_bootstrap, unique_topic_prefix, tmp_path / "data",
-                       LATITUDE_SNAPSHOT_INTERVAL_SECONDS="1"),
+                       LATITUDE_SNAPSHOT_INTERVAL_SECONDS="1", LATITUDE_MEMORY_LIMIT_MB="4096"),
         log_path=tmp_path / "worker.log",
     )
     process.start()
