@@ -23,17 +23,17 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 UNLIMITED_V1 = 1 << 62
 
 
-def _limits_up_to_root(mount: Path, group: str, file_name: str) -> Iterator[str]:
+def _limits_up_to_root(mount: Path, group: str, file_name: str) -> list[str]:
     """The contents of ``file_name`` in the control group ``group`` (a path below
     ``mount``) and in each of its ancestors that has one."""
+    found: list[str] = []
     directory = mount / group.strip("/")
     while True:
         # Missing where the mount shows a container's own group as its root.
         with contextlib.suppress(OSError):
-            text = (directory / file_name).read_text()
-            yield text.strip()
+            found.append((directory / file_name).read_text().strip())
         if directory == mount:
-            return
+            return found
         directory = directory.parent
 
 
@@ -47,7 +47,10 @@ def cgroup_memory_limit(proc_cgroup: Path = PROC_CGROUP,
         return None
     found: list[int] = []
     for line in lines:
-        _, controllers, group = line.split(":", 2)
+        fields = line.split(":", 2)
+        if len(fields) != 3:
+            continue  # not "id:controllers:path": nothing to read (a scrape must not fail)
+        _, controllers, group = fields
         if controllers == "":  # v2: "0::/path"
             values = _limits_up_to_root(root, group, "memory.max")
         elif "memory" in controllers.split(","):

@@ -63,6 +63,11 @@ def test_nothing_readable_is_no_limit(tmp_path: Path) -> None:
     assert cgroup_memory_limit(tmp_path / "absent", tmp_path) is None
 
 
+def test_a_line_of_another_shape_is_skipped(tmp_path: Path) -> None:
+    proc, root = control_groups(tmp_path, "garbage\n0::/\n", {"memory.max": str(300 * MiB)})
+    assert cgroup_memory_limit(proc, root) == 300 * MiB
+
+
 def exposition(collector: MemoryLimit) -> str:
     registry = CollectorRegistry()
     registry.register(collector)
