@@ -21,6 +21,7 @@ import logging
 
 M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
 MAX_THRESHOLD_KB = 32 * 1024  # glibc's own largest (DEFAULT_MMAP_THRESHOLD_MAX, 64-bit)
+THRESHOLD_KB = 128  # the worker's default: glibc's own starting threshold, kept fixed
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from agents.malloc_threshold import MAX_THRESHOLD_KB
+from agents.malloc_threshold import MAX_THRESHOLD_KB, THRESHOLD_KB
 
 ENV_PREFIX = "LATITUDE_"
 COMPRESSION_TYPES = ("none", "gzip", "snappy", "lz4", "zstd")  # Kafka's codecs
@@ -82,7 +82,7 @@ class Settings:
     rocksdb_block_cache_mb: int = 16
     # Blocks of this many KiB and more get their own mapping, returned to the kernel
     # when freed (agents/malloc_threshold.py); 0 leaves glibc's moving threshold.
-    malloc_mmap_threshold_kb: int = 128
+    malloc_mmap_threshold_kb: int = THRESHOLD_KB
     # What the worker may use before it is killed (agents/memory_limit.py), for the
     # LatitudeWorkerMemoryHigh alert; 0: the control group's limit, when it has one.
     memory_limit_mb: int = 0

@@ -34,10 +34,11 @@ from typing import Any
 import rocksdict
 from faust.stores.rocksdb import RocksDBOptions
 
+from agents.malloc_threshold import THRESHOLD_KB
 from agents.settings import Settings
 
 MIB = 1 << 20
-ARENA_BLOCK_BYTES = 128 * 1024
+ARENA_BLOCK_BYTES = THRESHOLD_KB * 1024  # each block a mapping of its own (see above)
 
 
 def rocksdb_options(settings: Settings) -> dict[str, int]:
