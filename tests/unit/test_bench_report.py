@@ -62,13 +62,31 @@ def test_events_per_cpu_second_for_contenders_whose_cpu_was_measured() -> None:
 
     spans = {"raw": Span(0.0, 1.0), "naive": Span(0.0, 10.0, cpu=5.0),
              "product": Span(0.0, 5.0, cpu=2.0)}
-    figures = {row.measure: row.figure for row in throughput_rows(1000, spans)}
+    covered = {"raw": 1000, "naive": 1000, "product": 1000}
+    figures = {row.measure: row.figure for row in throughput_rows(spans, covered)}
     assert figures["events per CPU second, product worker"] == "500 (2,000 µs of CPU per event)"
     assert figures["events per CPU second, (b) naive Faust (Record + table write per event)"] \
         == "200 (5,000 µs of CPU per event)"
     assert figures["product ÷ naive Faust (Record + table write per event), per CPU second"] \
         == "2.50x"
     assert not [m for m in figures if "CPU" in m and "raw" in m]
+
+
+def test_each_contender_is_rated_by_the_events_its_span_covered() -> None:
+    from bench.progress import Span
+    from bench.suite import throughput_rows
+
+    # The baselines consume a prefix of the corpus: their rate is that prefix over their
+    # span, not the whole corpus over it.
+    spans = {"naive": Span(0.0, 1.0, cpu=1.0), "product": Span(0.0, 5.0, cpu=4.0)}
+    figures = {row.measure: row.figure
+               for row in throughput_rows(spans, {"naive": 100, "product": 1000})}
+    assert figures["throughput (b) naive Faust (Record + table write per event)"] \
+        == "100 events/s (100 events)"
+    assert figures["throughput product worker"] == "200 events/s (1,000 events)"
+    assert figures["product ÷ naive Faust (Record + table write per event)"] == "2.00x"
+    assert figures["product ÷ naive Faust (Record + table write per event), per CPU second"] \
+        == "2.50x"
 
 
 def test_a_restarted_peak_rss_forgets_the_peak_before(tmp_path):
