@@ -60,5 +60,9 @@ def rate(events: int, seconds: float) -> str:
 
 
 def ratio(mine: float, theirs: float) -> str:
-    """``0.42x``: how ``mine`` compares with ``theirs``."""
-    return f"{mine / theirs:.2f}x" if theirs else "n/a"
+    """``0.42x``: how ``mine`` compares with ``theirs`` (three significant digits below
+    0.1x, which two decimals would show as 0.00x)."""
+    if not theirs:
+        return "n/a"
+    found = mine / theirs
+    return f"{found:.2f}x" if found >= 0.1 else f"{found:.3g}x"

@@ -39,6 +39,7 @@ def test_tables_show_every_row_and_verdict():
 
 def test_ratio():
     assert ratio(1.0, 4.0) == "0.25x"
+    assert ratio(1_329.0, 330_077.0) == "0.00403x", "a small ratio keeps its digits"
     assert ratio(1.0, 0.0) == "n/a"
 
 
@@ -87,6 +88,24 @@ def test_each_contender_is_rated_by_the_events_its_span_covered() -> None:
     assert figures["product ÷ naive Faust (Record + table write per event)"] == "2.00x"
     assert figures["product ÷ naive Faust (Record + table write per event), per CPU second"] \
         == "2.50x"
+
+
+def test_baselines_are_compared_with_the_product_over_their_own_events() -> None:
+    from bench.progress import Span
+    from bench.suite import throughput_rows
+
+    # The product's run over the whole corpus is slower than over the baselines' prefix
+    # (more state); the ceiling is compared with the whole, the baselines with the prefix.
+    spans = {"raw": Span(0.0, 1.0), "naive": Span(0.0, 1.0, cpu=1.0),
+             "product-prefix": Span(0.0, 1.0, cpu=0.5), "product": Span(0.0, 20.0, cpu=16.0)}
+    covered = {"raw": 1000, "naive": 100, "product-prefix": 100, "product": 1000}
+    figures = {row.measure: row.figure for row in throughput_rows(spans, covered)}
+    assert figures["throughput product worker, over the baselines' events"] \
+        == "100 events/s (100 events)"
+    assert figures["product ÷ naive Faust (Record + table write per event)"] == "1.00x"
+    assert figures["product ÷ raw aiokafka fetch + decode (ceiling)"] == "0.05x"
+    assert figures["product ÷ naive Faust (Record + table write per event), per CPU second"] \
+        == "2.00x"
 
 
 def test_a_restarted_peak_rss_forgets_the_peak_before(tmp_path):
