@@ -211,7 +211,7 @@ def run(options: Options) -> Results:
         corpus = Corpus(total, first, produce_rest)
         if options.runs("product"):
             product_phases(bootstrap, settings, options, corpus, ceiling, results)
-        else:
+        elif options.runs("raw"):
             produce_rest()
             ceiling()
         results.rows[:0] = throughput_rows(results.spans, results.covered)
