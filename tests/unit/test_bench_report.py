@@ -9,6 +9,7 @@ import pytest
 
 from bench.product import peak_rss_bytes, restart_peak_rss
 from bench.profile import hot_spots, main_thread
+from bench.progress import Span
 from bench.report import Row, markdown_table, percentile, ratio, text_table
 from tests.worker_process import WorkerProcess
 
@@ -57,14 +58,18 @@ def test_the_profile_counts_the_event_loop_thread_only() -> None:
     assert main_thread("run (t.py:1) 3") == "run (t.py:1) 3", "no thread names: every stack"
 
 
-def test_events_per_cpu_second_for_contenders_whose_cpu_was_measured() -> None:
-    from bench.progress import Span
+def throughput_figures(spans: dict[str, Span], covered: dict[str, int]) -> dict[str, str]:
+    """The throughput rows' figures by measure."""
     from bench.suite import throughput_rows
 
+    return {row.measure: row.figure for row in throughput_rows(spans, covered)}
+
+
+def test_events_per_cpu_second_for_contenders_whose_cpu_was_measured() -> None:
     spans = {"raw": Span(0.0, 1.0), "naive": Span(0.0, 10.0, cpu=5.0),
              "product": Span(0.0, 5.0, cpu=2.0)}
     covered = {"raw": 1000, "naive": 1000, "product": 1000}
-    figures = {row.measure: row.figure for row in throughput_rows(spans, covered)}
+    figures = throughput_figures(spans, covered)
     assert figures["events per CPU second, product worker"] == "500 (2,000 µs of CPU per event)"
     assert figures["events per CPU second, (b) naive Faust (Record + table write per event)"] \
         == "200 (5,000 µs of CPU per event)"
@@ -74,14 +79,10 @@ def test_events_per_cpu_second_for_contenders_whose_cpu_was_measured() -> None:
 
 
 def test_each_contender_is_rated_by_the_events_its_span_covered() -> None:
-    from bench.progress import Span
-    from bench.suite import throughput_rows
-
     # The baselines consume a prefix of the corpus: their rate is that prefix over their
     # span, not the whole corpus over it.
     spans = {"naive": Span(0.0, 1.0, cpu=1.0), "product": Span(0.0, 5.0, cpu=4.0)}
-    figures = {row.measure: row.figure
-               for row in throughput_rows(spans, {"naive": 100, "product": 1000})}
+    figures = throughput_figures(spans, {"naive": 100, "product": 1000})
     assert figures["throughput (b) naive Faust (Record + table write per event)"] \
         == "100 events/s (100 events)"
     assert figures["throughput product worker"] == "200 events/s (1,000 events)"
@@ -91,15 +92,12 @@ def test_each_contender_is_rated_by_the_events_its_span_covered() -> None:
 
 
 def test_baselines_are_compared_with_the_product_over_their_own_events() -> None:
-    from bench.progress import Span
-    from bench.suite import throughput_rows
-
     # The product's run over the whole corpus is slower than over the baselines' prefix
     # (more state); the ceiling is compared with the whole, the baselines with the prefix.
     spans = {"raw": Span(0.0, 1.0), "naive": Span(0.0, 1.0, cpu=1.0),
              "product-prefix": Span(0.0, 1.0, cpu=0.5), "product": Span(0.0, 20.0, cpu=16.0)}
     covered = {"raw": 1000, "naive": 100, "product-prefix": 100, "product": 1000}
-    figures = {row.measure: row.figure for row in throughput_rows(spans, covered)}
+    figures = throughput_figures(spans, covered)
     assert figures["throughput product worker, over the baselines' events"] \
         == "100 events/s (100 events)"
     assert figures["product ÷ naive Faust (Record + table write per event)"] == "1.00x"
