@@ -74,6 +74,7 @@ class Results:
     covered: dict[str, int] = field(default_factory=dict)
 
     def rated(self, name: str, span: Span, events: int) -> None:
+        """Keep contender ``name``'s throughput span over ``events`` events."""
         self.spans[name], self.covered[name] = span, events
 
     def say(self, text: str) -> None:
