@@ -35,6 +35,7 @@ from schemas.outputs import Alert, KpiSnapshot, KpiValue, Scope, Severity, Viola
 from streams import deals as d
 from streams import guardrails as g
 from streams import kpis as k
+from streams import violation_memory as vm
 from streams.alerts import AlertBook, _Firing
 from streams.approvals import PendingGrant, over_authority
 from streams.buckets import add_term, bump
@@ -55,7 +56,6 @@ KEEP = 1 << 40  # "last touch day" of a rep that updated a deal on the account: 
 PRUNE_AT = 6  # prune a deal's history when it is longer than this
 SWEEP_DAYS = 14  # prune a rep's windows (and an account's subscribers) this often
 UNSETTLED_MAX = 365 * DAY_US  # an account forgets a closed_won update unsettled this long
-RECENT_MAX = 50  # recent violations kept per rep
 RECENT_DAYS = 30
 _W = k.WIDTH
 S = TypeVar("S")
@@ -629,8 +629,7 @@ class RepState(k.RepState, kw_only=True, gc=False, omit_defaults=True):
     """One rep: the KPI aggregates plus hygiene notes, violations, alerts, de-dup."""
 
     seen: dict[str, int] = msgspec.field(default_factory=dict)  # event id -> µs
-    violation_days: dict[str, int] = msgspec.field(default_factory=dict)  # id -> day
-    recent: list[Violation] = msgspec.field(default_factory=list)  # newest first
+    violations: bytes = vm.EMPTY  # streams/violation_memory.py
     alerts: dict[str, _Firing] = msgspec.field(default_factory=dict)  # kpi -> firing
     swept: int = NEVER
     # Never pruned, so Prometheus can export them as counters (docs/metrics.md).
@@ -638,6 +637,9 @@ class RepState(k.RepState, kw_only=True, gc=False, omit_defaults=True):
     last_activity: int = NEVER  # µs: latest event time of the rep's own activity
     # Stored by earlier versions: folded into the account entries as decoded.
     note_days: dict[str, int] | None = None  # account -> day
+    # Stored by earlier versions: packed into ``violations`` as decoded.
+    violation_days: dict[str, int] | None = None  # id -> day
+    recent: list[Violation] | None = None  # newest first
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -645,6 +647,9 @@ class RepState(k.RepState, kw_only=True, gc=False, omit_defaults=True):
             for account_id, day in self.note_days.items():
                 k.note(self, account_id, day)
         self.note_days = None
+        if self.violation_days or self.recent:
+            self.violations = vm.pack(self.violation_days or {}, self.recent or [])
+        self.violation_days = self.recent = None
 
 
 _RECORDERS: dict[type, Callable[[k.RepState, Any, int], None]] = {
@@ -655,24 +660,16 @@ _RECORDERS: dict[type, Callable[[k.RepState, Any, int], None]] = {
 
 def _fired(state: RepState, message: Fired) -> None:
     violation = message.violation
-    vid = violation.violation_id
-    if vid in state.violation_days:
+    violations = vm.credit(state.violations, violation)
+    if violations is None:
         return
+    state.violations = violations
     day = to_micros(violation.occurred_at) // DAY_US
-    state.violation_days[vid] = day
     rule = violation.rule
     state.violation_totals[rule] = state.violation_totals.get(rule, 0) + 1
     bump(state.counts, day, k.VIOLATIONS, _W)
     if violation.severity == Severity.CRITICAL:
         bump(state.counts, day, k.CRITICAL, _W)
-    recent = state.recent
-    key = (violation.occurred_at, vid)
-    i = 0
-    while i < len(recent) and (recent[i].occurred_at, recent[i].violation_id) > key:
-        i += 1
-    if i < RECENT_MAX:
-        recent.insert(i, violation)
-        del recent[RECENT_MAX:]
 
 
 def _note_day(state: RepState, message: NoteDay) -> None:
@@ -783,11 +780,7 @@ class RepStage(_Roster):
         for old in [i for i, t in state.seen.items() if t < first]:
             del state.seen[old]
         k.prune_rep(state, today)
-        first = today - (RECENT_DAYS - 1)
-        for vid in [v for v, day in state.violation_days.items() if day < first]:
-            del state.violation_days[vid]
-        cut = from_micros(first * DAY_US)
-        state.recent = [v for v in state.recent if v.occurred_at >= cut]
+        state.violations = vm.forget_before(state.violations, today - (RECENT_DAYS - 1))
 
     def figures(self, state: RepState, clock: Clock,
                 last_note_day: Mapping[bytes, int] | None = None) -> RepFigures:
@@ -832,7 +825,7 @@ class RepStage(_Roster):
 
     def recent_violations(self, state: RepState) -> list[Violation]:
         """The rep's last ≤ 50 violations, newest first (none older than 30 days)."""
-        return list(state.recent)
+        return vm.recent(state.violations)
 
 
 # Records about the rep made by others: not the rep's activity.
