@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from faust.types import EventT
 
+from agents.table_reads import stored_value
 from agents.table_writes import write
 from schemas.events import RepUpdated
 from streams.stages import UNASSIGNED, RosterEntry
@@ -43,7 +44,7 @@ class RosterView(Mapping[str, RosterEntry]):
         return entry
 
     def _lookup(self, rep_id: str) -> RosterEntry | None:
-        raw = self.table.get(rep_id)
+        raw = stored_value(self.table, rep_id)
         return None if raw is None else _decoder.decode(raw)
 
     def __iter__(self) -> Iterator[str]:

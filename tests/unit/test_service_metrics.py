@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import msgspec
@@ -83,8 +84,9 @@ def test_snapshot_latency_times_the_first_change_until_its_snapshot() -> None:
 
 def test_roster_misses_are_counted_and_each_rep_logged_once(caplog) -> None:
     counters = IngestCounters()
-    roster = RosterView({"r-1": msgspec.msgpack.encode(
-        RosterEntry(0, "e1", "team-a", "junior", None))}, counters.roster_miss)
+    table = SimpleNamespace(data={"r-1": msgspec.msgpack.encode(  # a table over its store
+        RosterEntry(0, "e1", "team-a", "junior", None))})
+    roster = RosterView(table, counters.roster_miss)
     assert roster.team_of("r-1") == "team-a"
     with caplog.at_level(logging.WARNING, logger="agents.metrics"):
         assert roster.get("r-2") is None
