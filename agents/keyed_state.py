@@ -140,7 +140,7 @@ class KeyedState(Generic[S]):
         if entry is not None:
             self._cache.move_to_end(key)
         else:
-            raw = stored_value(self.table, key)
+            raw = stored_value(self.table, key, self._partition_of(key))
             if raw is None:
                 return None
             entry = self._cache[key] = self._decoder.decode(raw)
@@ -186,7 +186,7 @@ class KeyedState(Generic[S]):
             # rep's entry runs to tens of KB, and rewriting it to the store and the
             # changelog each time was a good share of the worker's work. Reading the
             # stored value back costs too, so only entries that may be unchanged do.
-            if not compare or stored_value(self.table, key) != value:
+            if not compare or stored_value(self.table, key, self._partition_of(key)) != value:
                 await write(self.table, key, value, event)
         # Every cached entry is written now, so any can be dropped and read back later.
         for _ in range(len(self._cache) - self._cache_keys):
