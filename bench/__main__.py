@@ -95,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_markdown(results: Results, options: Options, minutes: float, note: str) -> Path:
-    """bench/results/<date>-<events>.md: the table, the hot spots and how it was run."""
+    """bench/results/<date>-<events>-events.md: the table, the hot spots and how it was
+    run (``-2``, ``-3``... after the stem for a day's later runs of the same size)."""
     RESULTS.mkdir(exist_ok=True)
     today = dt.date.today().isoformat()
-    path = RESULTS / f"{today}-{options.events}-events.md"
+    path = unused_path(RESULTS, f"{today}-{options.events}-events")
     lines = [
         f"# Benchmark suite, {today}", "",
         f"`python -m bench --events {options.events} --open-deals {options.open_deals} "
@@ -114,6 +115,16 @@ def write_markdown(results: Results, options: Options, minutes: float, note: str
                   markdown_table(results.profile), ""]
     lines += ["## Log", "", *(f"- {n}" for n in results.notes), ""]
     path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def unused_path(directory: Path, stem: str) -> Path:
+    """``directory/stem.md``, or the first of ``stem-2.md``, ``stem-3.md``... not taken:
+    a run never overwrites an earlier one's results."""
+    path, n = directory / f"{stem}.md", 1
+    while path.exists():
+        n += 1
+        path = directory / f"{stem}-{n}.md"
     return path
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from bench.__main__ import unused_path
 from bench.product import peak_rss_bytes, restart_peak_rss
 from bench.profile import hot_spots, main_thread
 from bench.progress import Span
@@ -121,3 +123,12 @@ def test_a_restarted_peak_rss_forgets_the_peak_before(tmp_path):
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_later_run_of_the_day_gets_a_results_file_of_its_own(tmp_path: Path) -> None:
+    stem = "2026-12-05-1000000-events"
+    assert unused_path(tmp_path, stem) == tmp_path / f"{stem}.md"
+    (tmp_path / f"{stem}.md").write_text("first run")
+    assert unused_path(tmp_path, stem) == tmp_path / f"{stem}-2.md"
+    (tmp_path / f"{stem}-2.md").write_text("second run")
+    assert unused_path(tmp_path, stem) == tmp_path / f"{stem}-3.md"
