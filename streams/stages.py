@@ -629,7 +629,8 @@ class RepState(k.RepState, kw_only=True, gc=False, omit_defaults=True):
     """One rep: the KPI aggregates plus hygiene notes, violations, alerts, de-dup."""
 
     seen: dict[str, int] = msgspec.field(default_factory=dict)  # event id -> µs
-    violations: bytes = vm.EMPTY  # streams/violation_memory.py
+    violation_days: dict[str, int] = msgspec.field(default_factory=dict)  # id -> day
+    recent_kept: list[bytes] = msgspec.field(default_factory=list)  # violation_memory.py
     alerts: dict[str, _Firing] = msgspec.field(default_factory=dict)  # kpi -> firing
     swept: int = NEVER
     # Never pruned, so Prometheus can export them as counters (docs/metrics.md).
@@ -637,8 +638,7 @@ class RepState(k.RepState, kw_only=True, gc=False, omit_defaults=True):
     last_activity: int = NEVER  # µs: latest event time of the rep's own activity
     # Stored by earlier versions: folded into the account entries as decoded.
     note_days: dict[str, int] | None = None  # account -> day
-    # Stored by earlier versions: packed into ``violations`` as decoded.
-    violation_days: dict[str, int] | None = None  # id -> day
+    # Stored by earlier versions: packed into ``recent_kept`` as decoded.
     recent: list[Violation] | None = None  # newest first
 
     def __post_init__(self) -> None:
@@ -647,9 +647,9 @@ class RepState(k.RepState, kw_only=True, gc=False, omit_defaults=True):
             for account_id, day in self.note_days.items():
                 k.note(self, account_id, day)
         self.note_days = None
-        if self.violation_days or self.recent:
-            self.violations = vm.pack(self.violation_days or {}, self.recent or [])
-        self.violation_days = self.recent = None
+        if self.recent:
+            self.recent_kept = [vm.pack(v) for v in self.recent[:vm.RECENT_MAX]]
+        self.recent = None
 
 
 _RECORDERS: dict[type, Callable[[k.RepState, Any, int], None]] = {
@@ -660,16 +660,17 @@ _RECORDERS: dict[type, Callable[[k.RepState, Any, int], None]] = {
 
 def _fired(state: RepState, message: Fired) -> None:
     violation = message.violation
-    violations = vm.credit(state.violations, violation)
-    if violations is None:
+    vid = violation.violation_id
+    if vid in state.violation_days:
         return
-    state.violations = violations
     day = to_micros(violation.occurred_at) // DAY_US
+    state.violation_days[vid] = day
     rule = violation.rule
     state.violation_totals[rule] = state.violation_totals.get(rule, 0) + 1
     bump(state.counts, day, k.VIOLATIONS, _W)
     if violation.severity == Severity.CRITICAL:
         bump(state.counts, day, k.CRITICAL, _W)
+    vm.keep(state.recent_kept, violation)
 
 
 def _note_day(state: RepState, message: NoteDay) -> None:
@@ -780,7 +781,10 @@ class RepStage(_Roster):
         for old in [i for i, t in state.seen.items() if t < first]:
             del state.seen[old]
         k.prune_rep(state, today)
-        state.violations = vm.forget_before(state.violations, today - (RECENT_DAYS - 1))
+        first = today - (RECENT_DAYS - 1)
+        for vid in [v for v, day in state.violation_days.items() if day < first]:
+            del state.violation_days[vid]
+        state.recent_kept = vm.since(state.recent_kept, first)
 
     def figures(self, state: RepState, clock: Clock,
                 last_note_day: Mapping[bytes, int] | None = None) -> RepFigures:
@@ -825,7 +829,7 @@ class RepStage(_Roster):
 
     def recent_violations(self, state: RepState) -> list[Violation]:
         """The rep's last ≤ 50 violations, newest first (none older than 30 days)."""
-        return vm.recent(state.violations)
+        return [vm.unpack(kept) for kept in state.recent_kept]
 
 
 # Records about the rep made by others: not the rep's activity.

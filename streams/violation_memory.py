@@ -1,12 +1,12 @@
-"""A rep's memory of the violations credited to it, kept packed: the ids of the last
-30 days (so each is counted once) and the last ≤ 50, newest first, for the query API.
+"""A rep's last ≤ 50 violations, newest first, for the query API, each kept packed.
 
 A rep's entry is rewritten whenever anything about the rep changes, which over a
 backfill is more than once per input event, and only a violation (about one event in
-eleven in the bench corpus) changes this memory. Kept as structs, with each violation's
+eleven in the bench corpus) changes this list. Kept as structs, with each violation's
 field names, it was half of a rep's record and over a third of the time spent encoding
-it (docs/benchmarks.md). Packed, a rewrite copies its bytes, and each violation is an
-array of its values.
+it (docs/benchmarks.md). Each violation is kept as the bytes of an array of its values
+instead: a rewrite copies them, and a new violation decodes only the few it is placed
+after (usually none but the newest: violations arrive roughly in time order).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from schemas.outputs import Violation
 from streams.clock import DAY_US, to_micros
 
 RECENT_MAX = 50  # recent violations kept per rep
-EMPTY = b""
 
 
 def _fields_of(struct: type[msgspec.Struct]) -> list[tuple[Any, ...]]:
@@ -31,68 +30,36 @@ def _fields_of(struct: type[msgspec.Struct]) -> list[tuple[Any, ...]]:
 # gains fields (a field added with a default decodes older arrays).
 _Kept = msgspec.defstruct("KeptViolation", _fields_of(Violation), kw_only=True,
                           array_like=True, gc=False)
-
-
-class _Memory(msgspec.Struct, array_like=True, gc=False):
-    days: dict[str, int] = msgspec.field(default_factory=dict)  # violation id -> UTC day
-    recent: list[_Kept] = msgspec.field(default_factory=list)  # type: ignore[valid-type]
-
-
 _encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder(_Memory).decode
+_decode = msgspec.msgpack.Decoder(_Kept).decode
 
 
-def _unpack(packed: bytes) -> _Memory:
-    return _decode(packed) if packed else _Memory()
+def pack(violation: Violation) -> bytes:
+    """The violation as kept."""
+    return _encode(_Kept(**msgspec.structs.asdict(violation)))
 
 
-def _order(kept: Any) -> tuple[Any, str]:
-    return kept.occurred_at, kept.violation_id
+def unpack(kept: bytes) -> Violation:
+    """A kept violation as published."""
+    return Violation(**msgspec.structs.asdict(_decode(kept)))
 
 
-def pack(days: dict[str, int], recent: list[Violation]) -> bytes:
-    """The memory of these ids by day and these recent violations (newest first)."""
-    kept = [_Kept(**msgspec.structs.asdict(v)) for v in recent]
-    return _encode(_Memory(days, kept[:RECENT_MAX])) if days or kept else EMPTY
-
-
-def credit(packed: bytes, violation: Violation) -> bytes | None:
-    """The memory with ``violation`` credited, or None when it was credited before."""
-    memory = _unpack(packed)
-    vid = violation.violation_id
-    if vid in memory.days:
-        return None
-    memory.days[vid] = to_micros(violation.occurred_at) // DAY_US
-    recent = memory.recent
-    key = violation.occurred_at, vid
+def keep(recent: list[bytes], violation: Violation) -> None:
+    """Place ``violation`` in ``recent`` (kept, newest first by occurred_at then id), which
+    keeps the newest RECENT_MAX; the caller credits each violation once."""
+    key = violation.occurred_at, violation.violation_id
     i = 0
-    while i < len(recent) and _order(recent[i]) > key:
+    while i < len(recent):
+        other = _decode(recent[i])
+        if (other.occurred_at, other.violation_id) < key:
+            break
         i += 1
     if i < RECENT_MAX:
-        recent.insert(i, _Kept(**msgspec.structs.asdict(violation)))
+        recent.insert(i, pack(violation))
         del recent[RECENT_MAX:]
-    return _encode(memory)
 
 
-def forget_before(packed: bytes, first_day: int) -> bytes:
-    """The memory without violations of UTC days before ``first_day`` (``packed`` itself
-    when none are that old)."""
-    if not packed:
-        return packed
-    memory = _unpack(packed)
-    days = {vid: day for vid, day in memory.days.items() if day >= first_day}
-    if len(days) == len(memory.days):
-        return packed
+def since(recent: list[bytes], first_day: int) -> list[bytes]:
+    """The kept violations of ``first_day`` (UTC days since the epoch) or later."""
     cut = first_day * DAY_US
-    recent = [v for v in memory.recent if to_micros(v.occurred_at) >= cut]
-    return _encode(_Memory(days, recent)) if days or recent else EMPTY
-
-
-def credited(packed: bytes) -> dict[str, int]:
-    """Every violation id remembered, with its UTC day."""
-    return _unpack(packed).days
-
-
-def recent(packed: bytes) -> list[Violation]:
-    """The last ≤ RECENT_MAX violations credited, newest first."""
-    return [Violation(**msgspec.structs.asdict(v)) for v in _unpack(packed).recent]
+    return [kept for kept in recent if to_micros(_decode(kept).occurred_at) >= cut]

@@ -7,7 +7,6 @@ from typing import Any
 
 from schemas.decode import decode
 from streams import guardrails as g
-from streams import violation_memory as vm
 from streams.clock import DAY_US, from_micros, to_micros
 from streams.policy_model import default_policy
 from streams.stages import Clock, Counted, Fired, RepStage, RepState, Touch
@@ -52,7 +51,7 @@ def test_violation_totals_count_each_violation_once_per_rule_and_survive_pruning
     assert state.violation_totals == {"discount_over_authority": 2, "deal_stalled": 1}
     later = T0 + 60 * DAY_US
     STAGE.prune(state, clock(later))
-    assert vm.credited(state.violations) == {}, "the 30-day memory is pruned"
+    assert state.violation_days == {}, "the 30-day memory is pruned"
     assert state.violation_totals == {"discount_over_authority": 2, "deal_stalled": 1}
 
 
