@@ -26,8 +26,9 @@ def _fields_of(struct: type[msgspec.Struct]) -> list[tuple[Any, ...]]:
             for f in msgspec.structs.fields(struct)]
 
 
-# Violation's fields, in order, stored as an array: follows the published record as it
-# gains fields (a field added with a default decodes older arrays).
+# Violation's fields, in order, stored as an array: follows the published record, and a
+# field appended to it with a default decodes the arrays kept before (one inserted
+# between others would not: append new fields).
 _Kept = msgspec.defstruct("KeptViolation", _fields_of(Violation), kw_only=True,
                           array_like=True, gc=False)
 _encode = msgspec.msgpack.Encoder().encode
