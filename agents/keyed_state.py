@@ -30,7 +30,7 @@ import msgspec
 from faust.types import EventT
 
 from agents.routing import INDEX_BITS, position
-from agents.table_reads import stored_value
+from agents.table_reads import stored_items, stored_value
 from agents.table_writes import write
 from agents.time_slice import TimeSlice
 
@@ -210,16 +210,7 @@ class KeyedState(Generic[S]):
             yield key, self._decoder.decode(raw) if entry is None else entry
 
     def _stored_raw(self, partition: int) -> Iterator[tuple[str, bytes]]:
-        store = self.table.data
-        if hasattr(store, "_db_for_partition"):
-            # Faust's RocksDB store keeps one database per partition, holding the keys
-            # written under that partition: read that one, not all of them. Private
-            # API (faust/stores/rocksdb.py), checked by the integration tests.
-            items = store._visible_items(store._db_for_partition(partition))
-        else:
-            items = store.items()
-        for stored, raw in items:
-            # The RocksDB store hands keys back as bytes, the memory store as str.
+        for stored, raw in stored_items(self.table, partition):
             key = stored.decode() if isinstance(stored, bytes) else stored
             if self._partition_of(key) == partition:
                 yield key, raw
